@@ -1,0 +1,124 @@
+// am_common.c — error codes, thread-local last error, aligned allocation,
+// half-precision conversion.
+#include "am_common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+// ---------------------------------------------------------------- errors
+static _Thread_local char tl_error_msg[512];
+static _Thread_local int tl_error_code;
+
+const char *am_strerror(int err) {
+    switch (err) {
+    case AM_OK: return "success";
+    case AM_EINVAL: return "invalid argument";
+    case AM_ENOMEM: return "out of memory";
+    case AM_EIO: return "I/O error";
+    case AM_EFORMAT: return "malformed model file";
+    case AM_EAUDIO: return "audio could not be decoded";
+    case AM_ERANGE: return "value out of range";
+    case AM_EUNSUPPORTED: return "not supported";
+    case AM_ECANCELED: return "cancelled";
+    case AM_EFULL: return "capacity exhausted";
+    case AM_ETIMEDOUT: return "timed out";
+    case AM_EINTERNAL: return "internal error";
+    default: return "unknown error";
+    }
+}
+
+int am_set_error(int err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tl_error_msg, sizeof tl_error_msg, fmt, ap);
+    va_end(ap);
+    tl_error_code = err;
+    return err;
+}
+
+const char *am_last_error(void) { return tl_error_msg; }
+int am_last_error_code(void) { return tl_error_code; }
+
+// ---------------------------------------------------------------- helpers
+double am_time_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void *am_alloc(size_t n_bytes) {
+    if (n_bytes == 0) n_bytes = 1;
+    size_t rounded;
+    if (am_add_size(n_bytes, 63, &rounded)) return NULL;
+    rounded &= ~(size_t)63;
+    void *p = aligned_alloc(64, rounded);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+void am_free(void *p) { free(p); }
+
+int am_mul_size(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return AM_ERANGE;
+    *out = a * b;
+    return 0;
+}
+
+int am_add_size(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return AM_ERANGE;
+    *out = a + b;
+    return 0;
+}
+
+float am_fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t mant = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else { // subnormal: normalise
+            int e = -1;
+            do { mant <<= 1; e++; } while (!(mant & 0x400));
+            mant &= 0x3ff;
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | (mant << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+uint16_t am_fp32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) // inf or nan
+        return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));
+    if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); // overflow -> inf
+    if (absx < 0x38800000u) { // subnormal half or zero
+        if (absx < 0x33000000u) return (uint16_t)sign;
+        uint32_t e = absx >> 23;
+        uint32_t m = (absx & 0x7fffff) | 0x800000;
+        uint32_t shift = 126 - e; // 14..24
+        uint32_t r = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1);
+        uint32_t half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = absx - 0x38000000u; // rebias exponent 127->15 (<<23 == 112<<23)
+    uint32_t m = r >> 13;
+    uint32_t rem = r & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (m & 1))) m++;
+    return (uint16_t)(sign | m);
+}

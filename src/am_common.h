@@ -1,0 +1,63 @@
+// am_common.h — error codes, logging and small helpers shared by every module.
+//
+// Ownership: nothing here allocates except am_set_error's thread-local buffer
+// (static storage). Thread-safety: all functions are thread-safe; the last error
+// message is thread-local.
+#ifndef AM_COMMON_H
+#define AM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// ---------------------------------------------------------------- error codes
+// Every fallible function returns 0 on success or one of these (negative).
+// Constructors return NULL and set the thread's last error (am_last_error()).
+#define AM_OK 0
+#define AM_EINVAL -1    // invalid argument
+#define AM_ENOMEM -2    // allocation failed
+#define AM_EIO -3       // file could not be opened / read / mapped
+#define AM_EFORMAT -4   // malformed model file
+#define AM_EAUDIO -5    // audio could not be decoded
+#define AM_ERANGE -6    // a size or index out of its allowed range
+#define AM_EUNSUPPORTED -7 // valid request for a feature that is not implemented
+#define AM_ECANCELED -8 // the caller cancelled the work
+#define AM_EFULL -9     // capacity exhausted (queue, slots, context)
+#define AM_ETIMEDOUT -10 // deadline passed
+#define AM_EINTERNAL -11 // invariant violated (a bug)
+
+// Static description of an error code ("invalid argument", ...).
+const char *am_strerror(int err);
+
+// Set the calling thread's last error message (printf-style) and return `err`
+// so a failure path can read `return am_set_error(AM_EIO, "open %s", path);`.
+int am_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// The calling thread's last error message ("" when none was set).
+const char *am_last_error(void);
+// The code passed with the last am_set_error() (AM_OK when none).
+int am_last_error_code(void);
+
+// ---------------------------------------------------------------- helpers
+// Monotonic clock in seconds.
+double am_time_s(void);
+
+// 64-byte aligned allocation (for SIMD and BLAS); free with am_free().
+// Returns NULL on overflow or failure. Memory is zero-filled.
+void *am_alloc(size_t n_bytes);
+void am_free(void *p);
+
+// Checked size arithmetic: returns 0 and stores a*b (a+b) in *out, or
+// AM_ERANGE on overflow.
+int am_mul_size(size_t a, size_t b, size_t *out);
+int am_add_size(size_t a, size_t b, size_t *out);
+
+// IEEE half -> float (exact).
+float am_fp16_to_fp32(uint16_t h);
+// float -> IEEE half, round-to-nearest-even.
+uint16_t am_fp32_to_fp16(float f);
+
+#define AM_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define AM_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define AM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif // AM_COMMON_H

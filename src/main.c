@@ -1,0 +1,2 @@
+// main.c — the amanuensis command line (placeholder replaced below).
+int main(void) { return 0; }

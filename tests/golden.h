@@ -1,0 +1,71 @@
+// golden.h — access to shared/golden/golden.json for the golden tests (header-only).
+#ifndef AM_GOLDEN_H
+#define AM_GOLDEN_H
+
+#include <cjson/cJSON.h>
+#include <math.h>
+
+#include "am_test.h"
+
+// Parsed golden.json (NULL if absent: the caller skips).
+static inline cJSON *golden_load(void) {
+    char path[1024];
+    if (!am_test_find("golden/golden.json", path, sizeof path)) return NULL;
+    char *text = am_test_read_file(path, NULL);
+    if (!text) return NULL;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    return j;
+}
+
+static inline cJSON *golden_cases(cJSON *root) { return cJSON_GetObjectItemCaseSensitive(root, "cases"); }
+
+static inline const char *golden_str(const cJSON *c, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+// Load the float32 array described by case[key] = {file, shape}; returns
+// malloc'd data and its element count, or NULL when the file is absent.
+static inline float *golden_array(const cJSON *c, const char *key, size_t *n) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, key);
+    const char *file = golden_str(a, "file");
+    char rel[512], path[1024];
+    snprintf(rel, sizeof rel, "golden/%s", file);
+    if (!*file || !am_test_find(rel, path, sizeof path)) return NULL;
+    size_t size;
+    float *d = am_test_read_file(path, &size);
+    if (d && n) *n = size / sizeof(float);
+    return d;
+}
+
+// Integer array case[key] (or case[key][sub] when sub != NULL) into out; returns the count.
+static inline int golden_ints(const cJSON *c, const char *key, int32_t *out, int cap) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, key);
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+        if (n < cap) out[n] = (int32_t)it->valuedouble;
+        n++;
+    }
+    return n;
+}
+
+typedef struct {
+    double max_abs, mean_abs, max_ref;
+} golden_diff;
+
+static inline golden_diff golden_compare(const float *got, const float *ref, size_t n) {
+    golden_diff g = {0, 0, 0};
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = fabs((double)got[i] - (double)ref[i]);
+        if (e > g.max_abs || isnan(e)) g.max_abs = isnan(e) ? INFINITY : e;
+        sum += e;
+        if (fabs(ref[i]) > g.max_ref) g.max_ref = fabs(ref[i]);
+    }
+    g.mean_abs = n ? sum / (double)n : 0;
+    return g;
+}
+
+#endif // AM_GOLDEN_H
