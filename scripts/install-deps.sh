@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install the Debian packages amanuensis needs to build and test (Debian 12).
+# Idempotent: does nothing when everything is present. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libopenblas-dev        # GEMM
+  libfftw3-dev           # FFT for the mel spectrogram
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev  # audio decoding
+  libmicrohttpd-dev      # HTTP server
+  libcjson-dev           # JSON
+  zlib1g-dev             # gzip compression ratio
+  libpcre2-dev           # tokenizer pre-split regex
+  libcurl4-openssl-dev   # tests and load generator only
+  curl                   # scripts/download-model.sh
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,158 @@
+// test_decoder.c — the multi-sequence decoder API: sequences joining and
+// leaving between steps, prefill vs single steps, splitting a step over the
+// row scratch, shared cross K/V, context limits and argument errors.
+#include <math.h>
+
+#include "am_decoder.h"
+#include "am_model.h"
+#include "am_test.h"
+
+static double max_rel(const float *a, const float *b, size_t n) {
+    double e = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs((double)a[i] - b[i]));
+        r = fmax(r, fabs((double)b[i]));
+    }
+    return r > 0 ? e / r : e;
+}
+
+int main(void) {
+    char path[1024];
+    if (!am_test_find("fixtures/ggml-test-tiny.en.bin", path, sizeof path)) {
+        SKIP_CASE("decoder", "tiny.en fixture not found");
+        return am_test_finish("test_decoder", 0);
+    }
+    am_model *m = am_model_load(path);
+    CHECK(m != NULL);
+    if (!m) return am_test_finish("test_decoder", 0);
+    const int T = m->hp.n_audio_ctx, d = m->hp.n_text_state;
+    const size_t V = (size_t)m->hp.n_vocab;
+    enum { NW = 3 };
+    // three different "encoder outputs"
+    float *enc = malloc((size_t)NW * T * d * sizeof *enc);
+    unsigned seed = 7;
+    for (size_t i = 0; i < (size_t)NW * T * d; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        enc[i] = (float)((seed >> 8) / 16777216.0 - 0.5);
+    }
+    am_decoder_params small = am_decoder_default_params();
+    small.max_rows = 4; // forces steps to be split into groups
+    am_decoder *dec = am_decoder_create(m, NULL), *dec_small = am_decoder_create(m, &small);
+    am_xkv *xkv[NW];
+    for (int i = 0; i < NW; i++) xkv[i] = am_xkv_create(m);
+    CHECK(dec && dec_small && xkv[0] && xkv[1] && xkv[2]);
+    CHECK(am_decoder_set_audio(dec, xkv, enc, NW) == 0);
+    CHECK(am_xkv_bytes(m) == (size_t)m->hp.n_text_layer * 2 * T * d * 4);
+
+    // reference: each sequence alone, one prefill of 6 tokens
+    const int32_t prompt[NW][6] = {{50257, 50362, 843, 523, 616, 5891},
+                                   {50257, 50362, 11, 12, 13, 14},
+                                   {50257, 50362, 1000, 2000, 3000, 4000}};
+    float *ref = malloc((size_t)NW * 6 * V * sizeof *ref);
+    am_seq *s[NW];
+    for (int i = 0; i < NW; i++) {
+        s[i] = am_seq_create(m, 0);
+        CHECK(s[i] != NULL);
+        am_seq_reset(s[i], xkv[i]);
+        const int32_t *tp = prompt[i];
+        int six = 6;
+        CHECK(am_decoder_step(dec, &s[i], &tp, &six, 1, AM_LOGITS_ALL, ref + (size_t)i * 6 * V) == 0);
+        CHECK(am_seq_pos(s[i]) == 6);
+    }
+    CHECK(am_seq_bytes(s[0]) == (size_t)m->hp.n_text_layer * 2 * m->hp.n_text_ctx * d * 4);
+
+    // mixed step: seq0 prefills 2, seq1 steps 1, seq2 prefills 3 — split over max_rows=4
+    float *out = malloc((size_t)NW * 6 * V * sizeof *out);
+    for (int i = 0; i < NW; i++) am_seq_reset(s[i], xkv[i]);
+    {
+        am_seq *ss[NW] = {s[0], s[1], s[2]};
+        const int32_t *tp[NW] = {prompt[0], prompt[1], prompt[2]};
+        int nt[NW] = {2, 1, 3};
+        CHECK(am_decoder_step(dec_small, ss, tp, nt, NW, AM_LOGITS_LAST, out) == 0);
+        CHECK(max_rel(out + 0 * V, ref + (0 * 6 + 1) * V, V) < 1e-5);
+        CHECK(max_rel(out + 1 * V, ref + (1 * 6 + 0) * V, V) < 1e-5);
+        CHECK(max_rel(out + 2 * V, ref + (2 * 6 + 2) * V, V) < 1e-5);
+        // continue: seq2 leaves, seq0 and seq1 go on one token each (in swapped order)
+        am_seq *s2[2] = {s[1], s[0]};
+        const int32_t *tp2[2] = {&prompt[1][1], &prompt[0][2]};
+        int one[2] = {1, 1};
+        CHECK(am_decoder_step(dec, s2, tp2, one, 2, AM_LOGITS_LAST, out) == 0);
+        CHECK(max_rel(out + 0 * V, ref + (1 * 6 + 1) * V, V) < 1e-5);
+        CHECK(max_rel(out + 1 * V, ref + (0 * 6 + 2) * V, V) < 1e-5);
+        CHECK(am_seq_pos(s[0]) == 3 && am_seq_pos(s[1]) == 2 && am_seq_pos(s[2]) == 3);
+    }
+
+    // two sequences sharing one cross K/V (a temperature-fallback retry), and truncate
+    {
+        am_seq *retry = am_seq_create(m, 0);
+        am_seq_reset(retry, xkv[2]);
+        const int32_t *tp = prompt[2];
+        int six = 6;
+        CHECK(am_decoder_step(dec, &retry, &tp, &six, 1, AM_LOGITS_LAST, out) == 0);
+        CHECK(max_rel(out, ref + (2 * 6 + 5) * V, V) < 1e-5);
+        CHECK(am_seq_truncate(retry, 4) == 0 && am_seq_pos(retry) == 4);
+        const int32_t *t5 = &prompt[2][4];
+        int two = 2;
+        CHECK(am_decoder_step(dec, &retry, &t5, &two, 1, AM_LOGITS_LAST, out) == 0);
+        CHECK(max_rel(out, ref + (2 * 6 + 5) * V, V) < 1e-5);
+        CHECK(am_seq_truncate(retry, 7) == AM_ERANGE);
+        am_seq_free(retry); // freed in any order
+    }
+
+    // context limit: a 4-token sequence takes 4 tokens, not 5; nothing advances on error
+    {
+        am_seq *tiny = am_seq_create(m, 4);
+        CHECK(tiny != NULL);
+        am_seq_reset(tiny, xkv[0]);
+        const int32_t *tp = prompt[0];
+        int five = 5, three = 3, two = 2;
+        CHECK(am_decoder_step(dec, &tiny, &tp, &five, 1, AM_LOGITS_LAST, out) == AM_ERANGE);
+        CHECK(am_seq_pos(tiny) == 0);
+        CHECK(am_decoder_step(dec, &tiny, &tp, &three, 1, AM_LOGITS_LAST, out) == 0);
+        CHECK(am_decoder_step(dec, &tiny, &tp, &two, 1, AM_LOGITS_LAST, out) == AM_ERANGE);
+        CHECK(strstr(am_last_error(), "context") != NULL);
+        am_seq_free(tiny);
+        CHECK(am_seq_create(m, m->hp.n_text_ctx + 1) == NULL);
+        CHECK(am_seq_create(m, -1) == NULL);
+    }
+
+    // argument errors: unbound sequence, bad token, duplicate, too many rows, NULLs
+    {
+        am_seq *unbound = am_seq_create(m, 0);
+        const int32_t ok = 50257, bad = (int32_t)V, neg = -1;
+        const int32_t *tp = &ok;
+        int one = 1;
+        CHECK(am_decoder_step(dec, &unbound, &tp, &one, 1, AM_LOGITS_LAST, out) == AM_EINVAL);
+        am_seq_reset(unbound, xkv[0]);
+        tp = &bad;
+        CHECK(am_decoder_step(dec, &unbound, &tp, &one, 1, AM_LOGITS_LAST, out) == AM_ERANGE);
+        tp = &neg;
+        CHECK(am_decoder_step(dec, &unbound, &tp, &one, 1, AM_LOGITS_LAST, out) == AM_ERANGE);
+        am_seq *dup[2] = {unbound, unbound};
+        const int32_t *tps[2] = {&ok, &ok};
+        int ones[2] = {1, 1};
+        CHECK(am_decoder_step(dec, dup, tps, ones, 2, AM_LOGITS_LAST, out) == AM_EINVAL);
+        tp = prompt[0];
+        int six = 6, zero = 0;
+        CHECK(am_decoder_step(dec_small, &unbound, &tp, &six, 1, AM_LOGITS_LAST, out) == AM_ERANGE);
+        CHECK(am_decoder_step(dec, &unbound, &tp, &zero, 1, AM_LOGITS_LAST, out) == AM_EINVAL);
+        CHECK(am_decoder_step(dec, NULL, &tp, &one, 1, AM_LOGITS_LAST, out) == AM_EINVAL);
+        CHECK(am_decoder_step(dec, NULL, NULL, NULL, 0, AM_LOGITS_LAST, NULL) == 0); // empty step is a no-op
+        CHECK(am_seq_pos(unbound) == 0);
+        am_seq_free(unbound);
+        am_decoder_params bp = {.max_rows = 0};
+        CHECK(am_decoder_create(m, &bp) == NULL);
+    }
+
+    for (int i = 0; i < NW; i++) {
+        am_seq_free(s[i]);
+        am_xkv_free(xkv[i]);
+    }
+    free(enc);
+    free(ref);
+    free(out);
+    am_decoder_free(dec);
+    am_decoder_free(dec_small);
+    am_model_free(m);
+    return am_test_finish("test_decoder", 1);
+}
