@@ -28,6 +28,7 @@
 #define IO_BUFFER_SIZE 32768   // bytes; AVIO buffer for memory input
 #define FLUSH_CHUNK 4096       // samples; output chunk while flushing swr
 #define MAX_DRAIN_ERRORS 64    // consecutive decode errors before a drain gives up
+#define MAX_CALL_OUTPUT 65536  // samples; bound on one swr call's output (low input rates)
 
 // ---------------------------------------------------------------- params
 am_audio_params am_audio_default_params(void) {
@@ -59,8 +60,8 @@ static int resolve_limit(const am_audio_params *p, size_t *max_samples) {
     return 0;
 }
 
-// Nested opens (playlists, external references) are refused: only the input
-// handed to us is read.
+// Nested opens through the format context (hls/dash segments, mov external
+// references, image sequences) are refused: only the input handed to us is read.
 static int refuse_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
                           AVDictionary **options) {
     (void)flags;
@@ -114,6 +115,8 @@ typedef struct {
     int in_rate, in_format;
     int16_t *pcm;            // swr output scratch
     int pcm_cap;             // samples
+    const uint8_t **slices;  // per-plane pointers into a frame being sliced
+    int slices_cap;
     float *samples;          // result
     size_t n, cap;           // samples used / allocated
     int n_bad;               // packets that failed to decode
@@ -124,6 +127,7 @@ static void conv_free(conv *c) {
     swr_free(&c->swr);
     av_channel_layout_uninit(&c->in_layout);
     av_freep(&c->pcm);
+    av_freep(&c->slices);
     free(c->samples);
     c->samples = NULL;
 }
@@ -149,7 +153,7 @@ static int append(conv *c, const int16_t *pcm, int count) {
 }
 
 // Run swr on n_in input samples (in == NULL: flush until empty) and append.
-static int convert(conv *c, const uint8_t **in, int n_in) {
+static int run_swr(conv *c, const uint8_t **in, int n_in) {
     int want = swr_get_out_samples(c->swr, n_in);
     if (want < 0) return am_set_error(AM_EAUDIO, "%s: resampler failed", c->what);
     if (want < FLUSH_CHUNK) want = FLUSH_CHUNK;
@@ -177,6 +181,34 @@ static int convert(conv *c, const uint8_t **in, int n_in) {
     }
 }
 
+// Convert a frame. At normal rates that is one swr call; a very low input rate
+// (say a WAV header claiming 1 Hz) would make one call's output huge, so the
+// frame is then fed in slices whose output is bounded, and max_seconds is
+// enforced between them. Slicing does not change the output (swr keeps its
+// filter state across calls).
+static int convert_frame(conv *c, const AVFrame *f) {
+    int64_t slice = (int64_t)MAX_CALL_OUTPUT * f->sample_rate / AM_SAMPLE_RATE;
+    if (slice < 1) slice = 1;
+    if (f->nb_samples <= slice) return run_swr(c, (const uint8_t **)f->extended_data, f->nb_samples);
+    int planar = av_sample_fmt_is_planar((enum AVSampleFormat)f->format);
+    int nch = f->ch_layout.nb_channels, n_ptr = planar ? nch : 1;
+    size_t step = (size_t)av_get_bytes_per_sample((enum AVSampleFormat)f->format) *
+                  (size_t)(planar ? 1 : nch);
+    if (n_ptr > c->slices_cap) {
+        av_freep(&c->slices);
+        c->slices = av_malloc_array((size_t)n_ptr, sizeof *c->slices);
+        c->slices_cap = c->slices ? n_ptr : 0;
+        if (!c->slices) return am_set_error(AM_ENOMEM, "%s: out of memory", c->what);
+    }
+    for (int off = 0; off < f->nb_samples; off += (int)slice) {
+        int k = (int)AM_MIN(slice, (int64_t)(f->nb_samples - off));
+        for (int i = 0; i < n_ptr; i++) c->slices[i] = f->extended_data[i] + (size_t)off * step;
+        int rc = run_swr(c, c->slices, k);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 // Feed one decoded frame; (re)build swr when the input parameters change
 // (the old one is flushed first, so no audio is lost across the change).
 static int on_frame(conv *c, const AVFrame *f) {
@@ -199,7 +231,7 @@ static int on_frame(conv *c, const AVFrame *f) {
     }
     if (c->swr && (c->in_rate != f->sample_rate || c->in_format != f->format ||
                    av_channel_layout_compare(&c->in_layout, &layout) != 0)) {
-        if ((rc = convert(c, NULL, 0))) goto fail;
+        if ((rc = run_swr(c, NULL, 0))) goto fail;
         swr_free(&c->swr);
     }
     if (!c->swr) {
@@ -224,7 +256,7 @@ static int on_frame(conv *c, const AVFrame *f) {
         c->in_rate = f->sample_rate;
         c->in_format = f->format;
     }
-    rc = convert(c, (const uint8_t **)f->extended_data, f->nb_samples);
+    rc = convert_frame(c, f);
 fail:
     av_channel_layout_uninit(&layout);
     return rc;
@@ -264,6 +296,7 @@ static int decode_stream(AVIOContext *pb, const char *url, const char *what, siz
     AVCodecContext *dec = NULL;
     AVPacket *pkt = NULL;
     AVFrame *frame = NULL;
+    AVDictionary *opts = NULL;
     conv c = {.what = what, .max_seconds = max_seconds, .max_samples = max_samples};
     char eb[AV_ERROR_MAX_STRING_SIZE];
     const AVCodec *codec = NULL;
@@ -277,8 +310,12 @@ static int decode_stream(AVIOContext *pb, const char *url, const char *what, siz
     fmt->pb = pb;
     fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     fmt->io_open = refuse_io_open;
-    if ((ret = avformat_open_input(&fmt, url, NULL, NULL)) < 0) { // frees fmt on failure
-        rc = am_set_error(AM_EAUDIO, "%s: not a recognised audio/media format (%s)", what,
+    // Demuxers that open nested inputs with their own context (concat) inherit
+    // this whitelist; naming no protocol refuses them all.
+    ret = av_dict_set(&opts, "protocol_whitelist", "none", 0);
+    if (ret >= 0) ret = avformat_open_input(&fmt, url, NULL, &opts); // frees fmt on failure
+    if (ret < 0) {
+        rc = am_set_error(AM_EAUDIO, "%s: unrecognised or unreadable audio/media input (%s)", what,
                           err_str(ret, eb));
         goto fail;
     }
@@ -355,7 +392,7 @@ static int decode_stream(AVIOContext *pb, const char *url, const char *what, siz
         if ((rc = drain(&c, dec, frame))) goto fail;
     }
     if ((ret = avcodec_send_packet(dec, NULL)) >= 0 && (rc = drain(&c, dec, frame))) goto fail;
-    if (c.swr && (rc = convert(&c, NULL, 0))) goto fail;
+    if (c.swr && (rc = run_swr(&c, NULL, 0))) goto fail;
 
     if (c.n == 0) {
         if (c.n_bad)
@@ -377,6 +414,7 @@ fail:
     av_packet_free(&pkt);
     avcodec_free_context(&dec);
     avformat_close_input(&fmt); // AVFMT_FLAG_CUSTOM_IO: leaves pb to the caller
+    av_dict_free(&opts);
     conv_free(&c);
     return rc;
 }

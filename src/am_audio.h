@@ -9,9 +9,11 @@
 // converts to mono (ffmpeg's default downmix matrix), 16000 Hz, signed 16-bit
 // (default options, flushed at the end, no timestamp compensation, exactly as the
 // ffmpeg CLI's auto-inserted aresample filter), then each sample becomes s/32768.
-// Like the CLI, packets that fail to decode are skipped and a read error
-// mid-stream ends the stream (a truncated file yields what was decodable); an
-// input that yields no samples at all is an error.
+// Like the CLI, packets that fail to decode are skipped, a read error mid-stream
+// ends the stream (a truncated file yields what was decodable), a stream that
+// starts at a nonzero timestamp is not padded with silence, and a mid-stream
+// change of rate/layout continues seamlessly; an input that yields no samples
+// at all is an error.
 //
 // Safety: only the input itself is read. Demuxers that would open further
 // resources (playlists such as hls/concat, mov external references) are refused,

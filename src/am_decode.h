@@ -1,0 +1,121 @@
+// am_decode.h — decoding one 30 s window as openai-whisper's DecodingTask does,
+// as a resumable state machine driven one batched decoder step at a time.
+//
+// A window decode (am_wdec) asks for the tokens to feed next
+// (am_wdec_input), the caller runs them through am_decoder_step together with
+// other windows' sequences, then hands back the logits row (am_wdec_feed).
+// Inside: optional language detection (one [sot] step), the prompt prefill,
+// greedy or seeded temperature sampling with the reference logit filters
+// (SuppressBlank, SuppressTokens "-1", ApplyTimestampRules), no_speech_prob at
+// the sot position, sum/avg logprob, gzip compression ratio, and the
+// temperature fallback loop (a retry reuses the window's cross K/V).
+//
+// Ownership: am_decoding (per model + tokenizer) is immutable and shared by
+// all threads. An am_wdec borrows the am_decoding, the am_seq and am_xkv given
+// to am_wdec_start, and copies the prompt. Thread-safety: one am_wdec is
+// driven by one thread at a time.
+#ifndef AM_DECODE_H
+#define AM_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am_decoder.h"
+#include "am_model.h"
+#include "am_tokenizer.h"
+
+// ---------------------------------------------------------------- parameters
+typedef struct {
+    float temperature;            // first temperature; 0 = greedy. Default 0.
+    float temperature_inc;        // fallback step (0.2); 0 disables fallback. Temperatures are
+                                  // temperature, +inc, ... up to 1.0.
+    float compression_ratio_threshold; // retry when gzip ratio is above (2.4); NAN disables
+    float logprob_threshold;      // retry when avg logprob is below (-1.0); NAN disables
+    float no_speech_threshold;    // silence when no_speech_prob above (0.6) and logprob low; NAN disables
+    int without_timestamps;       // 1: <|notimestamps|> mode. Default 0.
+    int suppress_blank;           // SuppressBlank filter. Default 1.
+    float max_initial_timestamp;  // seconds (1.0); < 0 disables
+    int sample_len;               // max tokens sampled; 0 = n_text_ctx / 2 (224)
+    uint64_t seed;                // sampling seed (each window mixes in its own index). Default 0.
+} am_decode_params;
+
+am_decode_params am_decode_default_params(void);
+
+// Shared per-model decoding tables (suppress list, blank tokens, specials).
+typedef struct am_decoding am_decoding;
+
+am_decoding *am_decoding_create(const am_model *m, const am_tokenizer *tok);
+void am_decoding_free(am_decoding *dc);
+const am_tokenizer *am_decoding_tokenizer(const am_decoding *dc);
+const am_model *am_decoding_model(const am_decoding *dc);
+
+// ---------------------------------------------------------------- results
+#define AM_LANG_TOP 5
+
+typedef struct {
+    const char *code; // language code (static storage)
+    float prob;
+} am_lang_prob;
+
+typedef struct {
+    int32_t *tokens;       // sampled tokens, up to (excluding) eot; owned by the am_wdec
+    int n_tokens;
+    char *text;            // Tokenizer.decode(tokens).strip(); owned by the am_wdec
+    double sum_logprob;
+    float avg_logprob;     // sum_logprob / (n_tokens + 1)
+    float no_speech_prob;  // softmax at the sot position, <|nospeech|> entry
+    float compression_ratio;
+    float temperature;     // of the accepted attempt
+    int n_attempts;        // 1 + fallbacks taken
+    int n_steps;           // decoder steps consumed by all attempts
+} am_wdec_result;
+
+// ---------------------------------------------------------------- window decode
+typedef struct am_wdec am_wdec;
+
+typedef struct {
+    const char *language;  // code/name; NULL = detect (multilingual) or "en" (English-only)
+    int translate;         // task translate instead of transcribe (multilingual only)
+    const int32_t *prompt; // previous-text tokens (without <|startofprev|>); last 223 used
+    int n_prompt;
+    uint64_t seed_mix;     // mixed into the sampling seed (e.g. window index)
+} am_wdec_window;
+
+am_wdec *am_wdec_create(const am_decoding *dc);
+void am_wdec_free(am_wdec *w);
+
+// Begin decoding a window whose cross K/V is in xkv, using seq as the
+// sequence (reset here and on every retry). Returns 0 or AM_EINVAL (unknown
+// language, translate on an English-only model).
+int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *win, am_seq *seq,
+                  const am_xkv *xkv);
+
+// Tokens to feed to w's sequence in the next decoder step. Returns how many
+// (>= 1) and points *tokens at them; 0 when the decode is finished.
+int am_wdec_input(am_wdec *w, const int32_t **tokens);
+
+// The sequence the tokens are for (the one given to am_wdec_start).
+am_seq *am_wdec_seq(const am_wdec *w);
+
+// Hand back the logits (n_vocab,) of the step's last fed token; they are
+// modified in place. Returns 1 when the window's decode is finished (result
+// ready), 0 when it wants another step, or a negative error.
+int am_wdec_feed(am_wdec *w, float *logits);
+
+// The result once finished (NULL before).
+const am_wdec_result *am_wdec_result_get(const am_wdec *w);
+
+// Language detected for this window ("en"...), or the forced one; and the
+// top-5 probabilities when detection ran (n = 0 otherwise).
+const char *am_wdec_language(const am_wdec *w);
+int am_wdec_language_probs(const am_wdec *w, am_lang_prob top[AM_LANG_TOP]);
+
+// gzip compression ratio of a string, as the reference computes it
+// (len(utf8) / len(zlib.compress(utf8))).
+float am_decode_compression_ratio(const char *text, size_t len);
+
+// Python's str.strip(): trims Unicode whitespace from both ends; returns the
+// new length and moves *text forward.
+size_t am_decode_strip(const char **text, size_t len);
+
+#endif // AM_DECODE_H

@@ -1,0 +1,201 @@
+// test_decode.c — window decoding against the reference: greedy traces with
+// and without timestamps (decode_window0*), language top-5, and the pieces
+// (compression ratio, strip) the fallback depends on.
+#include <stdint.h>
+
+#include "am_decode.h"
+#include "am_decoder.h"
+#include "am_model.h"
+#include "am_tokenizer.h"
+#include "golden.h"
+
+#define MAX_TOK 512
+
+// Tokens must equal the reference up to its first near-tie step (gap < 1e-4),
+// after which a float-level divergence is legitimate.
+static void compare_trace(const char *label, const cJSON *trace, const am_wdec_result *r) {
+    int32_t want[MAX_TOK];
+    const int n_want = golden_ints(trace, "tokens", want, MAX_TOK);
+    const cJSON *gap = cJSON_GetObjectItemCaseSensitive(trace, "first_step_gap_below_1e-4");
+    const int limit = cJSON_IsNumber(gap) ? gap->valueint : -1;
+    int first_diff = -1;
+    for (int i = 0; i < AM_MAX(n_want, r->n_tokens) && first_diff < 0; i++)
+        if (i >= n_want || i >= r->n_tokens || want[i] != r->tokens[i]) first_diff = i;
+    if (limit >= 0) {
+        CHECKF(first_diff < 0 || first_diff >= limit, "%s: tokens differ at step %d before the near-tie at %d", label,
+               first_diff, limit);
+        if (first_diff >= 0) printf("  %s: diverges at step %d after the reference near-tie at %d\n", label, first_diff, limit);
+        return;
+    }
+    CHECKF(first_diff < 0, "%s: tokens differ at step %d (ours %d, ref %d; %d vs %d tokens)", label, first_diff,
+           first_diff < r->n_tokens ? r->tokens[first_diff] : -1, first_diff < n_want ? want[first_diff] : -1,
+           r->n_tokens, n_want);
+    const char *text = golden_str(trace, "text");
+    CHECKF(strcmp(text, r->text) == 0, "%s: text differs", label);
+    const cJSON *alp = cJSON_GetObjectItemCaseSensitive(trace, "avg_logprob");
+    CHECKF(fabs(alp->valuedouble - r->avg_logprob) < 1e-3, "%s: avg_logprob %.6f vs %.6f", label, r->avg_logprob,
+           alp->valuedouble);
+    const cJSON *nsp = cJSON_GetObjectItemCaseSensitive(trace, "no_speech_prob");
+    if (cJSON_IsNumber(nsp))
+        CHECKF(fabs(nsp->valuedouble - r->no_speech_prob) < 1e-4 + 1e-3 * nsp->valuedouble,
+               "%s: no_speech_prob %.6g vs %.6g", label, r->no_speech_prob, nsp->valuedouble);
+}
+
+// Drive window decodes to completion together: every step advances all
+// unfinished windows in one batched decoder call (as the server does).
+static int run_windows(am_decoder *dec, am_wdec **w, int n, const am_model *m, float *logits) {
+    for (int guard = 0; guard < 10000; guard++) {
+        am_seq *seqs[64];
+        const int32_t *toks[64];
+        int nt[64], idx[64], k = 0;
+        for (int i = 0; i < n; i++) {
+            const int c = am_wdec_input(w[i], &toks[k]);
+            if (c == 0) continue;
+            seqs[k] = am_wdec_seq(w[i]);
+            nt[k] = c;
+            idx[k++] = i;
+        }
+        if (k == 0) return 0;
+        if (am_decoder_step(dec, seqs, toks, nt, k, AM_LOGITS_LAST, logits)) return -1;
+        for (int j = 0; j < k; j++)
+            if (am_wdec_feed(w[idx[j]], logits + (size_t)j * m->hp.n_vocab) < 0) return -1;
+    }
+    return -1;
+}
+
+#define MAX_CASES 16
+
+static int run_model(const char *model_file, cJSON *cases) {
+    char rel[512], path[1024];
+    snprintf(rel, sizeof rel, "fixtures/%s", model_file);
+    if (!am_test_find(rel, path, sizeof path)) {
+        SKIP_CASE(model_file, "model file not found (set AMANUENSIS_TEST_DATA to the shared dir)");
+        return 0;
+    }
+    am_model *m = am_model_load(path);
+    am_tokenizer *tok = m ? am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab) : NULL;
+    am_decoding *dc = tok ? am_decoding_create(m, tok) : NULL;
+    am_decoder *dec = dc ? am_decoder_create(m, NULL) : NULL;
+    CHECKF(dec != NULL, "%s: setup: %s", model_file, am_last_error());
+    if (!dec) return 0;
+    // per case: cross K/V, and two windows (timestamps on / off) decoded side by side
+    const cJSON *cs[MAX_CASES];
+    am_xkv *xkv[MAX_CASES];
+    am_seq *seq[2 * MAX_CASES];
+    am_wdec *w[2 * MAX_CASES];
+    char label[2 * MAX_CASES][300];
+    int n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        if (strcmp(golden_str(c, "model"), model_file) != 0 || n == MAX_CASES) continue;
+        snprintf(label[2 * n], sizeof label[0], "%s/%s", model_file, golden_str(c, "clip"));
+        snprintf(label[2 * n + 1], sizeof label[0], "%s/%s (no timestamps)", model_file, golden_str(c, "clip"));
+        float *enc = golden_array(c, "encoder", NULL);
+        if (!enc) {
+            SKIP_CASE(label[2 * n], "reference encoder output not found");
+            continue;
+        }
+        cs[n] = c;
+        xkv[n] = am_xkv_create(m);
+        CHECK(am_decoder_set_audio(dec, &xkv[n], enc, 1) == 0);
+        free(enc);
+        for (int j = 0; j < 2; j++) {
+            seq[2 * n + j] = am_seq_create(m, 0);
+            w[2 * n + j] = am_wdec_create(dc);
+        }
+        n++;
+    }
+    float *logits = malloc((size_t)2 * MAX_CASES * m->hp.n_vocab * sizeof *logits);
+    am_decode_params p = am_decode_default_params();
+    p.temperature_inc = 0; // the reference traces are single greedy decodes
+    am_wdec_window win = {.language = "en"};
+    for (int i = 0; i < 2 * n; i++) {
+        p.without_timestamps = i & 1;
+        CHECK(am_wdec_start(w[i], &p, &win, seq[i], xkv[i / 2]) == 0);
+    }
+    CHECKF(run_windows(dec, w, 2 * n, m, logits) == 0, "%s: %s", model_file, am_last_error());
+    for (int i = 0; i < 2 * n; i++) {
+        const am_wdec_result *r = am_wdec_result_get(w[i]);
+        CHECK(r != NULL);
+        if (!r) continue;
+        compare_trace(label[i], cJSON_GetObjectItemCaseSensitive(cs[i / 2], (i & 1) ? "decode_window0_notimestamps" : "decode_window0"), r);
+        printf("  %-60s %3d tokens, avg_logprob %.4f, no_speech %.2e, cr %.2f\n", label[i], r->n_tokens,
+               r->avg_logprob, r->no_speech_prob, r->compression_ratio);
+    }
+    // language detection (multilingual models), all windows together
+    int n_lang = 0;
+    for (int i = 0; i < n; i++) {
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(cs[i], "language_top5"))) continue;
+        am_wdec_window auto_win = {.language = NULL};
+        p.without_timestamps = 0;
+        p.sample_len = 1; // only the detection matters here
+        CHECK(am_wdec_start(w[2 * i], &p, &auto_win, seq[2 * i], xkv[i]) == 0);
+        n_lang++;
+    }
+    if (n_lang) {
+        am_wdec *wl[MAX_CASES];
+        for (int i = 0; i < n; i++) wl[i] = w[2 * i];
+        CHECK(run_windows(dec, wl, n, m, logits) == 0);
+        for (int i = 0; i < n; i++) {
+            const cJSON *top5 = cJSON_GetObjectItemCaseSensitive(cs[i], "language_top5");
+            am_lang_prob top[AM_LANG_TOP];
+            const int nt = am_wdec_language_probs(wl[i], top);
+            CHECK(nt == AM_LANG_TOP);
+            int k = 0;
+            const cJSON *e;
+            cJSON_ArrayForEach(e, top5) {
+                const char *code = cJSON_GetArrayItem(e, 0)->valuestring;
+                const double prob = cJSON_GetArrayItem(e, 1)->valuedouble;
+                CHECKF(k < nt && strcmp(top[k].code, code) == 0 && fabs(top[k].prob - prob) <= 1e-3,
+                       "%s: language #%d ours %s %.5f, ref %s %.5f", label[2 * i], k, k < nt ? top[k].code : "-",
+                       k < nt ? top[k].prob : 0, code, prob);
+                k++;
+            }
+            CHECK(strcmp(am_wdec_language(wl[i]), top[0].code) == 0);
+            printf("  %-60s language %s %.4f\n", label[2 * i], top[0].code, top[0].prob);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        am_xkv_free(xkv[i]);
+        for (int j = 0; j < 2; j++) {
+            am_seq_free(seq[2 * i + j]);
+            am_wdec_free(w[2 * i + j]);
+        }
+    }
+    free(logits);
+    am_decoder_free(dec);
+    am_decoding_free(dc);
+    am_tokenizer_free(tok);
+    am_model_free(m);
+    return n > 0;
+}
+
+static void test_helpers(void) {
+    // zlib.compress ratios, as Python computes them
+    const char *rep = "tenure tenure tenure tenure tenure tenure tenure tenure tenure tenure";
+    CHECK(am_decode_compression_ratio(rep, strlen(rep)) > 2.4f);
+    CHECK(am_decode_compression_ratio("", 0) == 0.0f);
+    CHECKF(fabsf(am_decode_compression_ratio("hello", 5) - 5.0f / 13.0f) < 1e-6f, "zlib size of 'hello' is 13");
+    // Python str.strip() whitespace set, incl. U+3000 and NBSP
+    const char *s = " \t\xe3\x80\x80 hi there\xc2\xa0\n";
+    size_t n = am_decode_strip(&s, strlen(s));
+    CHECK(n == 8 && memcmp(s, "hi there", 8) == 0);
+    const char *e = "   ";
+    CHECK(am_decode_strip(&e, 3) == 0);
+}
+
+int main(int argc, char **argv) {
+    test_helpers();
+    cJSON *root = golden_load();
+    if (!root) {
+        SKIP_CASE("golden", "golden.json not found");
+        return am_test_finish("test_decode", 1);
+    }
+    const char *models[] = {"ggml-test-tiny.en.bin", "ggml-test-ml.bin", "ggml-test-v3.bin",
+                            "ggml-test-tiny.en-q8_0.bin", "ggml-test-tiny.en-q5_1.bin", "ggml-test-tiny.en-q5_0.bin",
+                            "ggml-test-tiny.en-q4_0.bin"};
+    for (size_t i = 0; i < AM_ARRAY_LEN(models); i++)
+        if (argc < 2 || strcmp(argv[1], models[i]) == 0) run_model(models[i], golden_cases(root));
+    cJSON_Delete(root);
+    return am_test_finish("test_decode", 1);
+}
