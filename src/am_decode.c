@@ -128,7 +128,7 @@ struct am_wdec {
     am_seq *seq;
     const am_xkv *xkv;
     char language[16];
-    int detect, translate;
+    int detect, detect_only, translate;
     int32_t prompt[AM_MAX_PROMPT];
     int n_prompt;
     int32_t initial[AM_MAX_PROMPT + 8]; // [sot_prev + prompt] + sot sequence [+ notimestamps]
@@ -232,12 +232,14 @@ int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *w
     w->n_prompt = AM_MIN(win->n_prompt > 0 ? win->n_prompt : 0, AM_MIN(AM_MAX_PROMPT, cap - 1));
     if (w->n_prompt) memcpy(w->prompt, win->prompt + (win->n_prompt - w->n_prompt), (size_t)w->n_prompt * sizeof(int32_t));
     for (int i = 0; i < w->n_prompt; i++)
-        if (w->prompt[i] < 0 || w->prompt[i] >= sp->eot)
-            return am_set_error(AM_EINVAL, "prompt token %d is not a text token", w->prompt[i]);
+        if (w->prompt[i] < 0 || (w->prompt[i] >= sp->eot && w->prompt[i] < sp->timestamp_begin) ||
+            w->prompt[i] >= sp->n_vocab)
+            return am_set_error(AM_EINVAL, "prompt token %d is neither text nor a timestamp", w->prompt[i]);
     free(w->res.tokens);
     free(w->res.text);
     memset(&w->res, 0, sizeof w->res);
     w->detect = 0;
+    w->detect_only = 0;
     if (!sp->is_multilingual) {
         snprintf(w->language, sizeof w->language, "en");
     } else if (!win->language || !*win->language) {
@@ -249,7 +251,10 @@ int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *w
             return am_set_error(AM_EINVAL, "unsupported language '%s'", win->language);
         snprintf(w->language, sizeof w->language, "%s", am_tokenizer_lang_code(idx));
     }
+    if (win->detect_only && !w->detect)
+        return am_set_error(AM_EINVAL, "language detection needs a multilingual model and no forced language");
     if (w->detect) {
+        w->detect_only = win->detect_only;
         w->phase = PH_DETECT;
         am_seq_reset(seq, xkv);
         return 0;
@@ -435,6 +440,10 @@ int am_wdec_feed(am_wdec *w, float *logits) {
     switch (w->phase) {
     case PH_DETECT: {
         detect_language(w, logits);
+        if (w->detect_only) {
+            w->phase = PH_DONE;
+            return 1;
+        }
         const int rc = begin_attempt(w);
         return rc ? rc : 0;
     }

@@ -79,6 +79,7 @@ typedef struct {
     const int32_t *prompt; // previous-text tokens (without <|startofprev|>); last 223 used
     int n_prompt;
     uint64_t seed_mix;     // mixed into the sampling seed (e.g. window index)
+    int detect_only;       // only detect the language (language must be NULL); no tokens sampled
 } am_wdec_window;
 
 am_wdec *am_wdec_create(const am_decoding *dc);

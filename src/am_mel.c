@@ -168,10 +168,11 @@ int am_mel_compute(am_mel *m, const float *samples, size_t n_samples, am_mel_res
     return am_mel_compute_batch(m, &samples, &n_samples, 1, out);
 }
 
-void am_mel_window(float *dst, const am_mel_result *mel, int offset) {
+void am_mel_window_n(float *dst, const am_mel_result *mel, int offset, int n_frames) {
     const int W = AM_MEL_WINDOW_FRAMES;
     int avail = mel->n_frames - offset;
     if (avail < 0) avail = 0;
+    if (avail > n_frames) avail = n_frames;
     if (avail > W) avail = W;
     for (int i = 0; i < mel->n_mels; i++) {
         const float *src = mel->data + (size_t)i * mel->n_frames + offset;
@@ -179,4 +180,8 @@ void am_mel_window(float *dst, const am_mel_result *mel, int offset) {
         if (avail) memcpy(d, src, (size_t)avail * sizeof *d);
         memset(d + avail, 0, (size_t)(W - avail) * sizeof *d);
     }
+}
+
+void am_mel_window(float *dst, const am_mel_result *mel, int offset) {
+    am_mel_window_n(dst, mel, offset, AM_MEL_WINDOW_FRAMES);
 }

@@ -48,4 +48,8 @@ void am_mel_free_result(am_mel_result *r);
 // frames past the end of the spectrogram are zero (the reference's pad_or_trim).
 void am_mel_window(float *dst, const am_mel_result *mel, int offset);
 
+// Copy n_frames (<= 3000) frames starting at `offset` into dst (n_mels, 3000)
+// and zero the rest: transcribe()'s mel[:, seek:seek+size] then pad_or_trim.
+void am_mel_window_n(float *dst, const am_mel_result *mel, int offset, int n_frames);
+
 #endif // AM_MEL_H

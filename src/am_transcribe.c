@@ -1,0 +1,543 @@
+// am_transcribe.c — transcribe()'s seek loop as jobs, and the engine that
+// runs many jobs' windows through batched encoder calls and decoder steps.
+#include "am_transcribe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am_encoder.h"
+
+#define INPUT_STRIDE 2                                 // mel frames per encoder position
+#define TIME_PRECISION (INPUT_STRIDE * 160 / 16000.0)  // seconds per timestamp token (0.02)
+
+// ---------------------------------------------------------------- parameters
+am_transcribe_params am_transcribe_default_params(void) {
+    am_transcribe_params p = {
+        .language = NULL,
+        .translate = 0,
+        .initial_prompt = NULL,
+        .condition_on_previous_text = 1,
+        .decode = am_decode_default_params(),
+    };
+    return p;
+}
+
+am_engine_params am_engine_default_params(void) {
+    am_engine_params p = {.max_batch = 8, .max_windows = 64, .max_rows = 512};
+    return p;
+}
+
+// ---------------------------------------------------------------- jobs
+enum { WIN_DECODE = 0, WIN_DETECT = 1 };
+
+struct am_job {
+    const am_decoding *dc;
+    am_transcribe_params p;
+    char language[16]; // "" until known
+    am_mel_result mel;
+    int state;
+    int seek, content_frames;
+    int need_detect;  // a separate detection pass is due (short clip, language unknown)
+    int window_kind;  // kind of the window being encoded/decoded
+    int segment_size; // frames of the current window
+    int window_index;
+    int32_t *all_tokens;
+    int n_all, cap_all, n_initial_prompt, prompt_reset_since;
+    am_transcript tr;
+    int cap_segments;
+    int err;
+    char err_msg[256];
+    void *user;
+};
+
+static int push_tokens(am_job *j, const int32_t *t, int n) {
+    if (j->n_all + n > j->cap_all) {
+        int cap = AM_MAX(2 * j->cap_all, j->n_all + n + 256);
+        int32_t *v = realloc(j->all_tokens, (size_t)cap * sizeof *v);
+        if (!v) return am_set_error(AM_ENOMEM, "out of memory");
+        j->all_tokens = v;
+        j->cap_all = cap;
+    }
+    memcpy(j->all_tokens + j->n_all, t, (size_t)n * sizeof *t);
+    j->n_all += n;
+    return 0;
+}
+
+am_job *am_job_create(const am_decoding *dc, am_mel_result *mel, const am_transcribe_params *p) {
+    am_job *j = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    const am_tokenizer *tok = am_decoding_tokenizer(dc);
+    const am_special_tokens *sp = am_tokenizer_specials(tok);
+    if (!dc || !mel || !mel->data || !p) {
+        am_set_error(AM_EINVAL, "invalid job arguments");
+        return NULL;
+    }
+    if (!(j = calloc(1, sizeof *j))) goto oom;
+    j->dc = dc;
+    j->p = *p;
+    j->p.initial_prompt = NULL; // not kept: encoded below
+    j->p.language = NULL;       // kept in j->language
+    if (!sp->is_multilingual) {
+        snprintf(j->language, sizeof j->language, "en");
+    } else if (p->language && *p->language) {
+        const int idx = am_tokenizer_lang_index(p->language);
+        if (idx < 0 || am_tokenizer_lang_token(tok, p->language) < 0) {
+            am_set_error(AM_EINVAL, "unsupported language '%s'", p->language);
+            goto fail;
+        }
+        snprintf(j->language, sizeof j->language, "%s", am_tokenizer_lang_code(idx));
+    }
+    j->tr.translate = sp->is_multilingual && p->translate;
+    j->content_frames = mel->content_frames;
+    j->need_detect = !j->language[0] && j->content_frames < AM_MEL_WINDOW_FRAMES && j->content_frames > 0;
+    if (p->initial_prompt && *p->initial_prompt) {
+        // tokenizer.encode(" " + initial_prompt.strip())
+        const char *s = p->initial_prompt;
+        size_t len = am_decode_strip(&s, strlen(s));
+        char *buf = malloc(len + 2);
+        if (!buf) goto oom;
+        buf[0] = ' ';
+        memcpy(buf + 1, s, len);
+        int rc = am_tokenizer_encode(tok, buf, len + 1, &ids, &n_ids);
+        free(buf);
+        if (rc) goto fail;
+        if (push_tokens(j, ids, (int)n_ids)) goto fail;
+        j->n_initial_prompt = (int)n_ids;
+        free(ids);
+        ids = NULL;
+    }
+    j->mel = *mel;
+    memset(mel, 0, sizeof *mel);
+    j->tr.duration = j->content_frames * 160 / 16000.0;
+    j->state = j->content_frames > 0 ? AM_JOB_ENCODE : AM_JOB_DONE;
+    if (j->state == AM_JOB_DONE) { // nothing to transcribe: empty transcript
+        if (!j->language[0]) snprintf(j->language, sizeof j->language, "en");
+        snprintf(j->tr.language, sizeof j->tr.language, "%s", j->language);
+        if (!(j->tr.text = calloc(1, 1))) goto oom;
+    }
+    return j;
+oom:
+    am_set_error(AM_ENOMEM, "out of memory creating a job");
+fail:
+    free(ids);
+    am_job_free(j);
+    return NULL;
+}
+
+void am_job_free(am_job *j) {
+    if (!j) return;
+    am_mel_free_result(&j->mel);
+    free(j->all_tokens);
+    for (int i = 0; i < j->tr.n_segments; i++) {
+        free(j->tr.segments[i].text);
+        free(j->tr.segments[i].tokens);
+    }
+    free(j->tr.segments);
+    free(j->tr.text);
+    free(j);
+}
+
+int am_job_state(const am_job *j) { return j->state; }
+double am_job_progress(const am_job *j) {
+    if (j->state == AM_JOB_DONE || j->content_frames <= 0) return 1.0;
+    return (double)AM_MIN(j->seek, j->content_frames) / j->content_frames;
+}
+const am_transcript *am_job_transcript(const am_job *j) { return j->state == AM_JOB_DONE ? &j->tr : NULL; }
+int am_job_error(const am_job *j, const char **msg) {
+    if (msg) *msg = j->err_msg;
+    return j->err;
+}
+void am_job_set_user(am_job *j, void *user) { j->user = user; }
+void *am_job_user(const am_job *j) { return j->user; }
+
+static void job_fail(am_job *j, int err, const char *msg) {
+    j->state = AM_JOB_ERROR;
+    j->err = err ? err : AM_EINTERNAL;
+    snprintf(j->err_msg, sizeof j->err_msg, "%s", msg && *msg ? msg : am_strerror(j->err));
+}
+
+// The mel window the job wants encoded next: (n_mels, 3000).
+static void job_window_mel(am_job *j, float *dst) {
+    if (j->need_detect) { // detect_language() looks at pad_or_trim(mel, N_FRAMES) of the padded mel
+        j->window_kind = WIN_DETECT;
+        am_mel_window(dst, &j->mel, 0);
+        return;
+    }
+    j->window_kind = WIN_DECODE;
+    j->segment_size = AM_MIN(AM_MEL_WINDOW_FRAMES, j->content_frames - j->seek);
+    am_mel_window_n(dst, &j->mel, j->seek, j->segment_size);
+}
+
+static int job_begin_window(am_job *j, am_wdec *w, am_seq *seq, const am_xkv *xkv) {
+    am_wdec_window win = {
+        .language = j->language[0] ? j->language : NULL,
+        .translate = j->p.translate,
+        .prompt = j->all_tokens + j->prompt_reset_since,
+        .n_prompt = j->n_all - j->prompt_reset_since,
+        .seed_mix = (uint64_t)j->window_index++,
+        .detect_only = j->window_kind == WIN_DETECT,
+    };
+    const int rc = am_wdec_start(w, &j->p.decode, &win, seq, xkv);
+    if (rc) return rc;
+    j->state = AM_JOB_DECODE;
+    return 0;
+}
+
+static int add_segment(am_job *j, double start, double end, const int32_t *tokens, int n,
+                       const am_wdec_result *r) {
+    am_transcript *tr = &j->tr;
+    if (tr->n_segments == j->cap_segments) {
+        int cap = j->cap_segments ? 2 * j->cap_segments : 16;
+        am_segment *v = realloc(tr->segments, (size_t)cap * sizeof *v);
+        if (!v) return am_set_error(AM_ENOMEM, "out of memory");
+        tr->segments = v;
+        j->cap_segments = cap;
+    }
+    am_segment *s = &tr->segments[tr->n_segments];
+    memset(s, 0, sizeof *s);
+    s->id = tr->n_segments;
+    s->seek = j->seek;
+    s->start = start;
+    s->end = end;
+    s->temperature = r->temperature;
+    s->avg_logprob = r->avg_logprob;
+    s->compression_ratio = r->compression_ratio;
+    s->no_speech_prob = r->no_speech_prob;
+    int rc = am_tokenizer_decode_alloc(am_decoding_tokenizer(j->dc), tokens, (size_t)n, AM_DECODE_TEXT, &s->text, NULL);
+    if (rc) return rc;
+    // an instantaneous segment or one without text is cleared
+    const char *t = s->text;
+    if (start == end || am_decode_strip(&t, strlen(t)) == 0) {
+        s->text[0] = 0;
+        n = 0;
+    }
+    if (!(s->tokens = malloc((size_t)(n ? n : 1) * sizeof *s->tokens))) {
+        free(s->text);
+        return am_set_error(AM_ENOMEM, "out of memory");
+    }
+    memcpy(s->tokens, tokens, (size_t)n * sizeof *tokens);
+    s->n_tokens = n;
+    tr->n_segments++;
+    return push_tokens(j, tokens, n);
+}
+
+static int job_finish(am_job *j) {
+    snprintf(j->tr.language, sizeof j->tr.language, "%s", j->language);
+    const int n = j->n_all - j->n_initial_prompt;
+    int rc = am_tokenizer_decode_alloc(am_decoding_tokenizer(j->dc), j->all_tokens + j->n_initial_prompt,
+                                       (size_t)(n > 0 ? n : 0), AM_DECODE_NO_TIMESTAMPS, &j->tr.text, NULL);
+    if (rc) return rc;
+    j->state = AM_JOB_DONE;
+    return 0;
+}
+
+// The window's decode finished: segments, seek advance (transcribe.py).
+static int job_end_window(am_job *j, const am_wdec *w) {
+    j->tr.n_windows++;
+    if (!j->language[0]) {
+        snprintf(j->language, sizeof j->language, "%s", am_wdec_language(w));
+        j->tr.n_lang_top = am_wdec_language_probs(w, j->tr.lang_top);
+    }
+    if (j->window_kind == WIN_DETECT) {
+        j->need_detect = 0;
+        j->state = AM_JOB_ENCODE;
+        return 0;
+    }
+    const am_wdec_result *r = am_wdec_result_get(w);
+    const am_decode_params *dp = &j->p.decode;
+    const int32_t tb = am_tokenizer_specials(am_decoding_tokenizer(j->dc))->timestamp_begin;
+    const int seg = j->segment_size, prev_seek = j->seek;
+    j->tr.n_fallbacks += r->n_attempts - 1;
+    j->tr.n_tokens += r->n_tokens;
+    int rc = 0;
+    // no voice activity: skip the window
+    int skip = !isnan(dp->no_speech_threshold) && r->no_speech_prob > dp->no_speech_threshold;
+    if (!isnan(dp->logprob_threshold) && r->avg_logprob > dp->logprob_threshold) skip = 0;
+    if (skip) {
+        j->seek += seg;
+    } else {
+        const double time_offset = (double)(j->seek * 160) / 16000.0;
+        const double segment_duration = (double)(seg * 160) / 16000.0;
+        const int32_t *t = r->tokens;
+        const int n = r->n_tokens;
+        const int single_ts_ending = n >= 2 && t[n - 2] < tb && t[n - 1] >= tb;
+        int n_consecutive = 0;
+        for (int i = 0; i + 1 < n; i++) n_consecutive += t[i] >= tb && t[i + 1] >= tb;
+        if (n_consecutive > 0) {
+            // a segment ends after each pair of consecutive timestamps (and at the
+            // end when the output ends on a single timestamp)
+            int last_slice = 0;
+            for (int cur = 1; cur <= n && !rc; cur++) {
+                const int boundary = cur < n ? (t[cur - 1] >= tb && t[cur] >= tb) : single_ts_ending;
+                if (!boundary) continue;
+                const int32_t *sl = t + last_slice;
+                const int len = cur - last_slice;
+                const double start = time_offset + (double)(sl[0] - tb) * TIME_PRECISION;
+                const double end = time_offset + (double)(sl[len - 1] - tb) * TIME_PRECISION;
+                rc = add_segment(j, start, end, sl, len, r);
+                last_slice = cur;
+            }
+            if (single_ts_ending) j->seek += seg;
+            else j->seek += (t[last_slice - 1] - tb) * INPUT_STRIDE;
+        } else {
+            double duration = segment_duration;
+            int last_ts = -1;
+            for (int i = 0; i < n; i++)
+                if (t[i] >= tb) last_ts = t[i];
+            if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * TIME_PRECISION;
+            rc = add_segment(j, time_offset, time_offset + duration, t, n, r);
+            j->seek += seg;
+        }
+        if (!rc && (!j->p.condition_on_previous_text || r->temperature > 0.5f)) j->prompt_reset_since = j->n_all;
+    }
+    if (rc) return rc;
+    // The reference loops forever if a window ends on <|0.00|><|0.00|>; a
+    // server must not: such a window advances by its whole size.
+    if (j->seek <= prev_seek) j->seek = prev_seek + seg;
+    if (j->seek >= j->content_frames) return job_finish(j);
+    j->state = AM_JOB_ENCODE;
+    return 0;
+}
+
+// ---------------------------------------------------------------- engine
+typedef struct {
+    am_xkv *xkv;
+    am_seq *seq;
+    am_wdec *wdec;
+    am_job *job; // NULL when free
+} slot;
+
+struct am_engine {
+    const am_decoding *dc;
+    const am_model *m;
+    am_engine_params p;
+    am_encoder *enc;
+    am_decoder *dec;
+    slot *slots;
+    am_job **jobs;
+    int n_jobs, cap_jobs;
+    float *mel_buf;   // (max_batch, n_mels, 3000)
+    float *enc_buf;   // (max_batch, n_audio_ctx, d)
+    float *logits;    // (max_windows, n_vocab)
+    // per-step scratch (max_windows each)
+    am_seq **step_seqs;
+    const int32_t **step_toks;
+    int *step_n, *step_slot;
+    am_engine_stats stats;
+};
+
+am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p) {
+    am_engine_params def = am_engine_default_params();
+    if (!p) p = &def;
+    if (!dc || p->max_batch < 1 || p->max_windows < 1 || p->max_windows > 4096) {
+        am_set_error(AM_EINVAL, "invalid engine parameters");
+        return NULL;
+    }
+    const am_model *m = am_decoding_model(dc);
+    am_engine *e = calloc(1, sizeof *e);
+    if (!e) goto oom;
+    e->dc = dc;
+    e->m = m;
+    e->p = *p;
+    am_encoder_params ep = am_encoder_default_params();
+    ep.max_batch = p->max_batch;
+    am_decoder_params dp = am_decoder_default_params();
+    if (p->max_rows > 0) dp.max_rows = p->max_rows;
+    if (!(e->enc = am_encoder_create(m, &ep)) || !(e->dec = am_decoder_create(m, &dp))) goto fail;
+    const size_t W = (size_t)p->max_windows;
+    e->slots = calloc(W, sizeof *e->slots);
+    e->mel_buf = am_alloc((size_t)p->max_batch * m->hp.n_mels * AM_MEL_WINDOW_FRAMES * sizeof(float));
+    e->enc_buf = am_alloc((size_t)p->max_batch * m->hp.n_audio_ctx * m->hp.n_audio_state * sizeof(float));
+    e->logits = am_alloc(W * m->hp.n_vocab * sizeof(float));
+    e->step_seqs = calloc(W, sizeof *e->step_seqs);
+    e->step_toks = calloc(W, sizeof *e->step_toks);
+    e->step_n = calloc(W, sizeof *e->step_n);
+    e->step_slot = calloc(W, sizeof *e->step_slot);
+    if (!e->slots || !e->mel_buf || !e->enc_buf || !e->logits || !e->step_seqs || !e->step_toks || !e->step_n ||
+        !e->step_slot)
+        goto oom;
+    return e;
+oom:
+    am_set_error(AM_ENOMEM, "out of memory creating the engine");
+fail:
+    am_engine_free(e);
+    return NULL;
+}
+
+void am_engine_free(am_engine *e) {
+    if (!e) return;
+    for (int i = 0; e->slots && i < e->p.max_windows; i++) {
+        am_xkv_free(e->slots[i].xkv);
+        am_seq_free(e->slots[i].seq);
+        am_wdec_free(e->slots[i].wdec);
+    }
+    free(e->slots);
+    free(e->jobs);
+    am_free(e->mel_buf);
+    am_free(e->enc_buf);
+    am_free(e->logits);
+    free(e->step_seqs);
+    free(e->step_toks);
+    free(e->step_n);
+    free(e->step_slot);
+    am_encoder_free(e->enc);
+    am_decoder_free(e->dec);
+    free(e);
+}
+
+const am_engine_stats *am_engine_get_stats(const am_engine *e) { return &e->stats; }
+
+int am_engine_add(am_engine *e, am_job *j) {
+    if (!e || !j || j->dc != e->dc) return am_set_error(AM_EINVAL, "invalid job for this engine");
+    for (int i = 0; i < e->n_jobs; i++)
+        if (e->jobs[i] == j) return am_set_error(AM_EINVAL, "job already in the engine");
+    if (j->state == AM_JOB_DONE || j->state == AM_JOB_ERROR) return 0; // nothing to do
+    if (e->n_jobs == e->cap_jobs) {
+        int cap = e->cap_jobs ? 2 * e->cap_jobs : 16;
+        am_job **v = realloc(e->jobs, (size_t)cap * sizeof *v);
+        if (!v) return am_set_error(AM_ENOMEM, "out of memory");
+        e->jobs = v;
+        e->cap_jobs = cap;
+    }
+    e->jobs[e->n_jobs++] = j;
+    return 0;
+}
+
+static void release_slots(am_engine *e, const am_job *j) {
+    for (int i = 0; i < e->p.max_windows; i++)
+        if (e->slots[i].job == j) e->slots[i].job = NULL;
+}
+
+int am_engine_remove(am_engine *e, am_job *j) {
+    for (int i = 0; i < e->n_jobs; i++) {
+        if (e->jobs[i] != j) continue;
+        release_slots(e, j);
+        memmove(e->jobs + i, e->jobs + i + 1, (size_t)(e->n_jobs - i - 1) * sizeof *e->jobs);
+        e->n_jobs--;
+        if (j->state == AM_JOB_DECODE) j->state = AM_JOB_ENCODE; // may be re-added later
+        return 0;
+    }
+    return am_set_error(AM_EINVAL, "job not in the engine");
+}
+
+int am_engine_pending(const am_engine *e) { return e->n_jobs; }
+
+int am_engine_waiting_windows(const am_engine *e) {
+    int n = 0;
+    for (int i = 0; i < e->n_jobs; i++) n += e->jobs[i]->state == AM_JOB_ENCODE;
+    return n;
+}
+
+int am_engine_active_windows(const am_engine *e) {
+    int n = 0;
+    for (int i = 0; i < e->p.max_windows; i++) n += e->slots[i].job != NULL;
+    return n;
+}
+
+// Drop finished/failed jobs from the list (their slots are already free).
+static void prune_jobs(am_engine *e) {
+    int k = 0;
+    for (int i = 0; i < e->n_jobs; i++)
+        if (e->jobs[i]->state == AM_JOB_ENCODE || e->jobs[i]->state == AM_JOB_DECODE) e->jobs[k++] = e->jobs[i];
+    e->n_jobs = k;
+}
+
+static slot *free_slot(am_engine *e) {
+    for (int i = 0; i < e->p.max_windows; i++) {
+        slot *s = &e->slots[i];
+        if (s->job) continue;
+        if (!s->xkv && !(s->xkv = am_xkv_create(e->m))) return NULL;
+        if (!s->seq && !(s->seq = am_seq_create(e->m, 0))) return NULL;
+        if (!s->wdec && !(s->wdec = am_wdec_create(e->dc))) return NULL;
+        return s;
+    }
+    am_set_error(AM_EFULL, "no free window slot");
+    return NULL;
+}
+
+int am_engine_encode(am_engine *e, int max_enc) {
+    const am_model *m = e->m;
+    const size_t mel_sz = (size_t)m->hp.n_mels * AM_MEL_WINDOW_FRAMES;
+    if (max_enc <= 0 || max_enc > e->p.max_batch) max_enc = e->p.max_batch;
+    am_job *batch[256];
+    slot *slots[256];
+    int n = 0;
+    for (int i = 0; i < e->n_jobs && n < max_enc && n < 256; i++) {
+        am_job *j = e->jobs[i];
+        if (j->state != AM_JOB_ENCODE) continue;
+        slot *s = free_slot(e);
+        if (!s) break;
+        s->job = j;
+        slots[n] = s;
+        batch[n] = j;
+        job_window_mel(j, e->mel_buf + n * mel_sz);
+        j->state = AM_JOB_DECODE; // reserved; started below
+        n++;
+    }
+    if (n == 0) return 0;
+    double t0 = am_time_s();
+    int rc = am_encoder_run(e->enc, e->mel_buf, n, e->enc_buf);
+    am_xkv *xkv[256];
+    for (int i = 0; i < n; i++) xkv[i] = slots[i]->xkv;
+    if (!rc) rc = am_decoder_set_audio(e->dec, xkv, e->enc_buf, n);
+    e->stats.encoder_s += am_time_s() - t0;
+    e->stats.encoder_calls++;
+    e->stats.encoder_windows += n;
+    for (int i = 0; i < n; i++) {
+        int r2 = rc ? rc : job_begin_window(batch[i], slots[i]->wdec, slots[i]->seq, slots[i]->xkv);
+        if (r2) {
+            job_fail(batch[i], r2, am_last_error());
+            slots[i]->job = NULL;
+        }
+    }
+    prune_jobs(e);
+    return rc ? rc : n;
+}
+
+int am_engine_decode_step(am_engine *e) {
+    const size_t V = (size_t)e->m->hp.n_vocab;
+    int k = 0;
+    for (int i = 0; i < e->p.max_windows; i++) {
+        slot *s = &e->slots[i];
+        if (!s->job) continue;
+        const int n = am_wdec_input(s->wdec, &e->step_toks[k]);
+        if (n <= 0) continue;
+        e->step_seqs[k] = am_wdec_seq(s->wdec);
+        e->step_n[k] = n;
+        e->step_slot[k++] = i;
+    }
+    if (k == 0) return 0;
+    double t0 = am_time_s();
+    int rc = am_decoder_step(e->dec, e->step_seqs, e->step_toks, e->step_n, k, AM_LOGITS_LAST, e->logits);
+    e->stats.decoder_s += am_time_s() - t0;
+    e->stats.decoder_steps++;
+    e->stats.decoder_rows += k;
+    for (int i = 0; i < k; i++) {
+        slot *s = &e->slots[e->step_slot[i]];
+        am_job *j = s->job;
+        int r = rc ? rc : am_wdec_feed(s->wdec, e->logits + (size_t)i * V);
+        if (r == 0) continue;
+        if (r == 1) r = job_end_window(j, s->wdec);
+        if (r < 0) job_fail(j, r, am_last_error());
+        s->job = NULL; // the window is over (next window, done, or failed)
+    }
+    prune_jobs(e);
+    return rc ? rc : k;
+}
+
+int am_engine_run(am_engine *e) {
+    while (e->n_jobs > 0) {
+        int rc;
+        if (am_engine_waiting_windows(e) > 0 && am_engine_active_windows(e) < e->p.max_windows)
+            rc = am_engine_encode(e, 0);
+        else
+            rc = am_engine_decode_step(e);
+        if (rc < 0) return rc;
+        if (rc == 0 && am_engine_active_windows(e) == 0 && am_engine_waiting_windows(e) > 0)
+            return am_set_error(AM_EINTERNAL, "engine made no progress");
+    }
+    return 0;
+}

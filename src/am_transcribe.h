@@ -1,0 +1,128 @@
+// am_transcribe.h — long-form transcription exactly as openai-whisper's
+// transcribe() does it, as jobs that many requests run side by side.
+//
+// An am_job is one audio file's seek loop: it hands out 30 s windows to
+// encode, decodes each with an am_wdec (prompt from previous text,
+// temperature fallback), turns timestamp pairs into segments, advances the
+// seek, and finally produces an am_transcript.
+//
+// An am_engine runs any number of jobs together: each tick encodes the
+// windows that wait (one batched encoder call) and advances every decoding
+// window of every job by one batched decoder step. Windows join after their
+// encoder pass and leave at end-of-text; fallback retries and the next window
+// of a long file re-enter as new work. The scheduler (am_sched) drives an
+// engine from its worker thread; the CLI simply runs it to completion.
+//
+// Ownership: a job owns its mel and its transcript; the engine borrows jobs
+// (the caller frees them after am_engine_remove or completion) and owns its
+// encoder, decoder and the pool of cross-K/V + sequence slots. Everything
+// borrows the am_decoding (model + tokenizer). Thread-safety: an engine and
+// its jobs are used by one thread at a time.
+#ifndef AM_TRANSCRIBE_H
+#define AM_TRANSCRIBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am_decode.h"
+#include "am_mel.h"
+
+// ---------------------------------------------------------------- parameters
+typedef struct {
+    const char *language;           // code or name; NULL = detect (multilingual) / "en" (English-only)
+    int translate;                  // task translate (multilingual models). Default 0.
+    const char *initial_prompt;     // text prompt for the first window. Default NULL.
+    int condition_on_previous_text; // feed previous windows' text as the prompt. Default 1.
+    am_decode_params decode;        // temperature, fallback thresholds, timestamps (am_decode_default_params)
+} am_transcribe_params;
+
+am_transcribe_params am_transcribe_default_params(void);
+
+// ---------------------------------------------------------------- results
+typedef struct {
+    int id;
+    int seek;           // mel frame where its window started
+    double start, end;  // seconds
+    char *text;
+    int32_t *tokens;    // incl. timestamp tokens
+    int n_tokens;
+    float temperature, avg_logprob, compression_ratio, no_speech_prob;
+} am_segment;
+
+typedef struct {
+    char language[16];
+    am_lang_prob lang_top[AM_LANG_TOP]; // when the language was detected
+    int n_lang_top;
+    int translate;
+    double duration;      // seconds of audio (content frames * 0.01)
+    char *text;           // all text (after the initial prompt), as the reference's result["text"]
+    am_segment *segments;
+    int n_segments;
+    // statistics
+    int n_windows;        // windows decoded (incl. detection-only passes)
+    int n_fallbacks;      // temperature retries
+    int n_tokens;         // tokens sampled
+} am_transcript;
+
+// ---------------------------------------------------------------- jobs
+typedef struct am_job am_job;
+
+enum { AM_JOB_ENCODE = 0, AM_JOB_DECODE = 1, AM_JOB_DONE = 2, AM_JOB_ERROR = 3 };
+
+// mel is taken over (freed with the job). Returns NULL (last error set) for
+// bad parameters, e.g. an unknown language.
+am_job *am_job_create(const am_decoding *dc, am_mel_result *mel, const am_transcribe_params *p);
+void am_job_free(am_job *j);
+
+int am_job_state(const am_job *j);
+// Fraction of the audio processed, 0..1.
+double am_job_progress(const am_job *j);
+// The finished transcript (NULL unless AM_JOB_DONE).
+const am_transcript *am_job_transcript(const am_job *j);
+// Error code and message when AM_JOB_ERROR.
+int am_job_error(const am_job *j, const char **msg);
+// An opaque pointer for the caller (e.g. its request); 0 by default.
+void am_job_set_user(am_job *j, void *user);
+void *am_job_user(const am_job *j);
+
+// ---------------------------------------------------------------- engine
+typedef struct am_engine am_engine;
+
+typedef struct {
+    int max_batch;    // windows per encoder call. Default 8.
+    int max_windows;  // windows decoding at once (each holds cross K/V + a sequence). Default 64.
+    int max_rows;     // decoder rows per internal pass (am_decoder_params). Default 512.
+} am_engine_params;
+
+typedef struct {
+    long encoder_calls, encoder_windows;  // batches and windows encoded
+    long decoder_steps, decoder_rows;     // steps and sequence-rows stepped
+    double encoder_s, decoder_s, mel_s;   // time spent
+} am_engine_stats;
+
+am_engine_params am_engine_default_params(void);
+am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p);
+void am_engine_free(am_engine *e);
+
+// Add a job (borrowed). Returns 0 or AM_EINVAL.
+int am_engine_add(am_engine *e, am_job *j);
+// Remove a job now (cancellation): its slots are freed. Returns 0 or AM_EINVAL if absent.
+int am_engine_remove(am_engine *e, am_job *j);
+// Jobs in the engine that are not finished.
+int am_engine_pending(const am_engine *e);
+// Windows waiting for the encoder / windows decoding now.
+int am_engine_waiting_windows(const am_engine *e);
+int am_engine_active_windows(const am_engine *e);
+
+// One encoder batch of waiting windows (at most max_enc, 0 = max_batch).
+// Returns windows encoded, or a negative error.
+int am_engine_encode(am_engine *e, int max_enc);
+// One decoder step over every decoding window. Returns rows stepped (0 when
+// nothing decodes), or a negative error. Finished jobs leave the engine.
+int am_engine_decode_step(am_engine *e);
+// Run everything to completion (encode when windows wait, else step).
+int am_engine_run(am_engine *e);
+
+const am_engine_stats *am_engine_get_stats(const am_engine *e);
+
+#endif // AM_TRANSCRIBE_H
