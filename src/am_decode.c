@@ -23,14 +23,14 @@ struct am_decoding {
 
 am_decode_params am_decode_default_params(void) {
     am_decode_params p = {
-        .temperature = 0.0f,
-        .temperature_inc = 0.2f,
-        .compression_ratio_threshold = 2.4f,
-        .logprob_threshold = -1.0f,
-        .no_speech_threshold = 0.6f,
+        .temperature = 0.0,
+        .temperature_inc = 0.2,
+        .compression_ratio_threshold = 2.4,
+        .logprob_threshold = -1.0,
+        .no_speech_threshold = 0.6,
         .without_timestamps = 0,
         .suppress_blank = 1,
-        .max_initial_timestamp = 1.0f,
+        .max_initial_timestamp = 1.0,
         .sample_len = 0,
         .seed = 0,
     };
@@ -76,14 +76,14 @@ const am_tokenizer *am_decoding_tokenizer(const am_decoding *dc) { return dc->to
 const am_model *am_decoding_model(const am_decoding *dc) { return dc->m; }
 
 // ---------------------------------------------------------------- text helpers
-float am_decode_compression_ratio(const char *text, size_t len) {
-    if (len == 0) return 0.0f;
+double am_decode_compression_ratio(const char *text, size_t len) {
+    if (len == 0) return 0.0;
     uLongf cap = compressBound((uLong)len);
     Bytef *buf = malloc(cap);
-    if (!buf) return 0.0f;
-    float r = 0.0f;
+    if (!buf) return 0.0;
+    double r = 0.0;
     if (compress2(buf, &cap, (const Bytef *)text, (uLong)len, Z_DEFAULT_COMPRESSION) == Z_OK)
-        r = (float)((double)len / (double)cap);
+        r = (double)len / (double)cap;
     free(buf);
     return r;
 }
@@ -136,9 +136,9 @@ struct am_wdec {
     int32_t *tokens; // (n_text_ctx,) sampled tokens of the current attempt
     int n_sampled, sample_len;
     int phase, attempt;
-    float temperature;
+    double temperature;
     double sum_logprob;
-    float no_speech_prob;
+    double no_speech_prob;
     uint64_t rng;
     am_lang_prob top[AM_LANG_TOP];
     int n_top;
@@ -182,11 +182,11 @@ static uint64_t splitmix64(uint64_t *s) {
 }
 
 // Temperature of attempt k: np.arange(t0, 1.0 + 1e-6, inc)[k], or < 0 when none.
-static float attempt_temperature(const am_decode_params *p, int k) {
+static double attempt_temperature(const am_decode_params *p, int k) {
     if (k == 0) return p->temperature;
-    if (!(p->temperature_inc > 0)) return -1.0f;
-    const double t = (double)p->temperature + (double)k * (double)p->temperature_inc;
-    return t <= 1.0 + 1e-6 ? (float)t : -1.0f;
+    if (!(p->temperature_inc > 0)) return -1.0;
+    const double t = p->temperature + k * p->temperature_inc;
+    return t <= 1.0 + 1e-6 ? t : -1.0;
 }
 
 // Build the initial tokens for the (possibly detected) language and reset the
@@ -335,7 +335,7 @@ static int argmax(const float *x, int n) {
 }
 
 // Categorical(logits / T).sample() with our seeded generator.
-static int sample_temperature(am_wdec *w, const float *logits, int V, float T) {
+static int sample_temperature(am_wdec *w, const float *logits, int V, double T) {
     const int best = argmax(logits, V);
     const double mx = logits[best];
     double total = 0;
@@ -374,7 +374,7 @@ static int finish_attempt(am_wdec *w) {
     text[len] = 0;
     r->text = text;
     r->sum_logprob = w->sum_logprob;
-    r->avg_logprob = (float)(w->sum_logprob / (n + 1));
+    r->avg_logprob = w->sum_logprob / (n + 1);
     r->no_speech_prob = w->no_speech_prob;
     r->compression_ratio = am_decode_compression_ratio(text, len);
     r->temperature = w->temperature;
@@ -450,7 +450,7 @@ int am_wdec_feed(am_wdec *w, float *logits) {
     case PH_PREFIX: {
         const int V = w->dc->m->hp.n_vocab;
         // no_speech_prob = softmax(logits at sot)[nospeech], unfiltered
-        w->no_speech_prob = (float)exp((double)logits[w->dc->sp.nospeech] - logsumexp(logits, 0, V));
+        w->no_speech_prob = exp((double)logits[w->dc->sp.nospeech] - logsumexp(logits, 0, V));
         if (w->sot_index == w->n_initial - 1) return sample(w, logits);
         w->phase = PH_REST;
         return 0;

@@ -26,15 +26,15 @@
 
 // ---------------------------------------------------------------- parameters
 typedef struct {
-    float temperature;            // first temperature; 0 = greedy. Default 0.
-    float temperature_inc;        // fallback step (0.2); 0 disables fallback. Temperatures are
+    double temperature;           // first temperature; 0 = greedy. Default 0.
+    double temperature_inc;       // fallback step (0.2); 0 disables fallback. Temperatures are
                                   // temperature, +inc, ... up to 1.0.
-    float compression_ratio_threshold; // retry when gzip ratio is above (2.4); NAN disables
-    float logprob_threshold;      // retry when avg logprob is below (-1.0); NAN disables
-    float no_speech_threshold;    // silence when no_speech_prob above (0.6) and logprob low; NAN disables
+    double compression_ratio_threshold; // retry when gzip ratio is above (2.4); NAN disables
+    double logprob_threshold;     // retry when avg logprob is below (-1.0); NAN disables
+    double no_speech_threshold;   // silence when no_speech_prob above (0.6) and logprob low; NAN disables
     int without_timestamps;       // 1: <|notimestamps|> mode. Default 0.
     int suppress_blank;           // SuppressBlank filter. Default 1.
-    float max_initial_timestamp;  // seconds (1.0); < 0 disables
+    double max_initial_timestamp; // seconds (1.0); < 0 disables
     int sample_len;               // max tokens sampled; 0 = n_text_ctx / 2 (224)
     uint64_t seed;                // sampling seed (each window mixes in its own index). Default 0.
 } am_decode_params;
@@ -62,10 +62,10 @@ typedef struct {
     int n_tokens;
     char *text;            // Tokenizer.decode(tokens).strip(); owned by the am_wdec
     double sum_logprob;
-    float avg_logprob;     // sum_logprob / (n_tokens + 1)
-    float no_speech_prob;  // softmax at the sot position, <|nospeech|> entry
-    float compression_ratio;
-    float temperature;     // of the accepted attempt
+    double avg_logprob;    // sum_logprob / (n_tokens + 1)
+    double no_speech_prob; // softmax at the sot position, <|nospeech|> entry
+    double compression_ratio;
+    double temperature;    // of the accepted attempt
     int n_attempts;        // 1 + fallbacks taken
     int n_steps;           // decoder steps consumed by all attempts
 } am_wdec_result;
@@ -113,7 +113,7 @@ int am_wdec_language_probs(const am_wdec *w, am_lang_prob top[AM_LANG_TOP]);
 
 // gzip compression ratio of a string, as the reference computes it
 // (len(utf8) / len(zlib.compress(utf8))).
-float am_decode_compression_ratio(const char *text, size_t len);
+double am_decode_compression_ratio(const char *text, size_t len);
 
 // Python's str.strip(): trims Unicode whitespace from both ends; returns the
 // new length and moves *text forward.

@@ -291,7 +291,7 @@ static int job_end_window(am_job *j, const am_wdec *w) {
             rc = add_segment(j, time_offset, time_offset + duration, t, n, r);
             j->seek += seg;
         }
-        if (!rc && (!j->p.condition_on_previous_text || r->temperature > 0.5f)) j->prompt_reset_since = j->n_all;
+        if (!rc && (!j->p.condition_on_previous_text || r->temperature > 0.5)) j->prompt_reset_since = j->n_all;
     }
     if (rc) return rc;
     // The reference loops forever if a window ends on <|0.00|><|0.00|>; a

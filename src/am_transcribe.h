@@ -46,7 +46,7 @@ typedef struct {
     char *text;
     int32_t *tokens;    // incl. timestamp tokens
     int n_tokens;
-    float temperature, avg_logprob, compression_ratio, no_speech_prob;
+    double temperature, avg_logprob, compression_ratio, no_speech_prob;
 } am_segment;
 
 typedef struct {

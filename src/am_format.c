@@ -1,0 +1,219 @@
+// am_format.c — json / text / srt / vtt / verbose_json renderings of a transcript.
+#include "am_format.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am_tokenizer.h"
+
+// ---------------------------------------------------------------- names
+static const struct {
+    am_format f;
+    const char *name, *type;
+} k_formats[] = {
+    {AM_FMT_JSON, "json", "application/json"},
+    {AM_FMT_TEXT, "text", "text/plain; charset=utf-8"},
+    {AM_FMT_SRT, "srt", "application/x-subrip; charset=utf-8"},
+    {AM_FMT_VTT, "vtt", "text/vtt; charset=utf-8"},
+    {AM_FMT_VERBOSE_JSON, "verbose_json", "application/json"},
+};
+
+int am_format_parse(const char *name, am_format *out) {
+    for (size_t i = 0; name && i < AM_ARRAY_LEN(k_formats); i++)
+        if (strcmp(name, k_formats[i].name) == 0) {
+            *out = k_formats[i].f;
+            return 0;
+        }
+    return am_set_error(AM_EINVAL, "unknown response_format '%s' (expected json, text, srt, verbose_json or vtt)",
+                        name ? name : "(null)");
+}
+
+const char *am_format_name(am_format f) {
+    for (size_t i = 0; i < AM_ARRAY_LEN(k_formats); i++)
+        if (k_formats[i].f == f) return k_formats[i].name;
+    return "json";
+}
+
+const char *am_format_content_type(am_format f) {
+    for (size_t i = 0; i < AM_ARRAY_LEN(k_formats); i++)
+        if (k_formats[i].f == f) return k_formats[i].type;
+    return "application/json";
+}
+
+// ---------------------------------------------------------------- helpers
+// A growable string.
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_append(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = AM_MAX(b->cap * 2, b->len + n + 256);
+        char *v = realloc(b->s, cap);
+        if (!v) {
+            b->oom = 1;
+            return;
+        }
+        b->s = v;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void sb_puts(sbuf *b, const char *s) { sb_append(b, s, strlen(s)); }
+
+void am_format_timestamp(double seconds, char marker, char *buf, size_t cap) {
+    if (!(seconds > 0)) seconds = 0;
+    long long ms = (long long)nearbyint(seconds * 1000.0);
+    const long long h = ms / 3600000;
+    ms -= h * 3600000;
+    const long long m = ms / 60000;
+    ms -= m * 60000;
+    const long long s = ms / 1000;
+    ms -= s * 1000;
+    snprintf(buf, cap, "%02lld:%02lld:%02lld%c%03lld", h, m, s, marker, ms);
+}
+
+// segment text for subtitles: strip(), and "-->" cannot appear inside a cue
+static void sb_cue_text(sbuf *b, const char *text) {
+    const char *t = text;
+    size_t n = am_decode_strip(&t, strlen(text));
+    for (size_t i = 0; i < n; i++) {
+        if (i + 2 < n && t[i] == '-' && t[i + 1] == '-' && t[i + 2] == '>') {
+            sb_puts(b, "->");
+            i += 2;
+            continue;
+        }
+        sb_append(b, t + i, 1);
+    }
+}
+
+static const char *language_name(const char *code) {
+    const int idx = am_tokenizer_lang_index(code);
+    return idx >= 0 ? am_tokenizer_lang_name(idx) : code;
+}
+
+// ---------------------------------------------------------------- renderers
+static char *render_subtitles(const am_transcript *tr, int vtt) {
+    sbuf b = {0};
+    if (vtt) sb_puts(&b, "WEBVTT\n\n");
+    int cue = 0;
+    for (int i = 0; i < tr->n_segments; i++) {
+        const am_segment *s = &tr->segments[i];
+        const char *t = s->text;
+        if (am_decode_strip(&t, strlen(t)) == 0) continue; // cleared (silent / instantaneous) segments
+        char a[32], z[32], num[32];
+        am_format_timestamp(s->start, vtt ? '.' : ',', a, sizeof a);
+        am_format_timestamp(s->end, vtt ? '.' : ',', z, sizeof z);
+        if (!vtt) {
+            snprintf(num, sizeof num, "%d\n", ++cue);
+            sb_puts(&b, num);
+        }
+        sb_puts(&b, a);
+        sb_puts(&b, " --> ");
+        sb_puts(&b, z);
+        sb_puts(&b, "\n");
+        sb_cue_text(&b, s->text);
+        sb_puts(&b, "\n\n");
+    }
+    if (!b.s && !b.oom) sb_puts(&b, "");
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+static char *stripped(const char *text) {
+    const char *t = text ? text : "";
+    const size_t n = am_decode_strip(&t, strlen(t));
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, t, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_extra *x) {
+    cJSON *o = cJSON_CreateObject();
+    char *text = stripped(tr->text);
+    if (!o || !text) goto fail;
+    if (verbose) {
+        cJSON_AddStringToObject(o, "task", tr->translate ? "translate" : "transcribe");
+        cJSON_AddStringToObject(o, "language", language_name(tr->language));
+        cJSON_AddNumberToObject(o, "duration", tr->duration);
+    }
+    cJSON_AddStringToObject(o, "text", text);
+    if (verbose) {
+        cJSON *segs = cJSON_AddArrayToObject(o, "segments");
+        for (int i = 0; segs && i < tr->n_segments; i++) {
+            const am_segment *s = &tr->segments[i];
+            cJSON *j = cJSON_CreateObject();
+            if (!j) goto fail;
+            cJSON_AddItemToArray(segs, j);
+            cJSON_AddNumberToObject(j, "id", s->id);
+            cJSON_AddNumberToObject(j, "seek", s->seek);
+            cJSON_AddNumberToObject(j, "start", s->start);
+            cJSON_AddNumberToObject(j, "end", s->end);
+            cJSON_AddStringToObject(j, "text", s->text);
+            cJSON *toks = cJSON_AddArrayToObject(j, "tokens");
+            for (int k = 0; toks && k < s->n_tokens; k++) cJSON_AddItemToArray(toks, cJSON_CreateNumber(s->tokens[k]));
+            cJSON_AddNumberToObject(j, "temperature", s->temperature);
+            cJSON_AddNumberToObject(j, "avg_logprob", s->avg_logprob);
+            cJSON_AddNumberToObject(j, "compression_ratio", s->compression_ratio);
+            cJSON_AddNumberToObject(j, "no_speech_prob", s->no_speech_prob);
+        }
+    }
+    if (x && x->with_performance) {
+        cJSON *p = cJSON_AddObjectToObject(o, "performance");
+        if (p) {
+            cJSON_AddNumberToObject(p, "audio_duration_s", tr->duration);
+            cJSON_AddNumberToObject(p, "processing_time_s", x->processing_time_s);
+            // processing time per second of audio (lower is faster)
+            cJSON_AddNumberToObject(p, "realtime_factor", tr->duration > 0 ? x->processing_time_s / tr->duration : 0);
+            cJSON_AddStringToObject(p, "mode", x->mode ? x->mode : "batched");
+        }
+    }
+    free(text);
+    return o;
+fail:
+    free(text);
+    cJSON_Delete(o);
+    return NULL;
+}
+
+int am_format_render(const am_transcript *tr, am_format f, const am_format_extra *extra, char **out, size_t *len) {
+    if (!tr || !out) return am_set_error(AM_EINVAL, "invalid format arguments");
+    char *s = NULL;
+    switch (f) {
+    case AM_FMT_JSON:
+    case AM_FMT_VERBOSE_JSON: {
+        cJSON *o = render_json(tr, f == AM_FMT_VERBOSE_JSON, extra);
+        if (o) s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        break;
+    }
+    case AM_FMT_TEXT: {
+        char *t = stripped(tr->text);
+        if (t && (s = malloc(strlen(t) + 2))) sprintf(s, "%s\n", t);
+        free(t);
+        break;
+    }
+    case AM_FMT_SRT: s = render_subtitles(tr, 0); break;
+    case AM_FMT_VTT: s = render_subtitles(tr, 1); break;
+    default: return am_set_error(AM_EINVAL, "unknown format %d", (int)f);
+    }
+    if (!s) return am_set_error(AM_ENOMEM, "out of memory rendering the transcript");
+    *out = s;
+    if (len) *len = strlen(s);
+    return 0;
+}

@@ -1,0 +1,44 @@
+// am_format.h — transcript output formats, OpenAI's response shapes:
+// json {"text"}, text, srt, vtt and verbose_json (task, language, duration,
+// text, segments[id, seek, start, end, text, tokens, temperature, avg_logprob,
+// compression_ratio, no_speech_prob]). The CLI prints exactly the bodies the
+// server sends.
+//
+// Ownership: rendered strings are malloc'd and owned by the caller.
+// Thread-safety: all functions are reentrant.
+#ifndef AM_FORMAT_H
+#define AM_FORMAT_H
+
+#include <stddef.h>
+
+#include "am_transcribe.h"
+
+typedef enum {
+    AM_FMT_JSON = 0,
+    AM_FMT_TEXT,
+    AM_FMT_SRT,
+    AM_FMT_VTT,
+    AM_FMT_VERBOSE_JSON,
+} am_format;
+
+// Extra fields for the JSON forms.
+typedef struct {
+    int with_performance;     // add the "performance" object. Default 0.
+    double processing_time_s; // wall time from request to result (seconds)
+    const char *mode;         // "batched" / "sequential" / "cli"
+} am_format_extra;
+
+// "json", "text", "srt", "vtt", "verbose_json" -> format; AM_EINVAL otherwise.
+int am_format_parse(const char *name, am_format *out);
+const char *am_format_name(am_format f);
+// HTTP Content-Type of a format.
+const char *am_format_content_type(am_format f);
+
+// Render tr as format f into a malloc'd NUL-terminated string.
+int am_format_render(const am_transcript *tr, am_format f, const am_format_extra *extra, char **out, size_t *len);
+
+// "HH:MM:SS,mmm" (srt, marker ',') or "HH:MM:SS.mmm" (vtt, marker '.') into buf (>= 16 bytes);
+// milliseconds rounded half-to-even as Python's round().
+void am_format_timestamp(double seconds, char marker, char *buf, size_t cap);
+
+#endif // AM_FORMAT_H
