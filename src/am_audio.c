@@ -433,7 +433,7 @@ int am_audio_decode_file(const char *path, const am_audio_params *p, float **out
     AVDictionary *opts = NULL;
     char *url = NULL, *what = NULL;
     char eb[AV_ERROR_MAX_STRING_SIZE];
-    size_t max_samples, len;
+    size_t max_samples = SIZE_MAX, len;
     int rc, ret;
 
     if ((rc = check_out(out, n_out))) goto fail;
@@ -478,7 +478,7 @@ int am_audio_decode_memory(const void *data, size_t size, const am_audio_params 
     mem_reader m = {.data = data, .size = size, .pos = 0};
     AVIOContext *pb = NULL;
     unsigned char *iobuf = NULL;
-    size_t max_samples;
+    size_t max_samples = SIZE_MAX;
     int rc;
 
     if ((rc = check_out(out, n_out))) goto fail;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "am_nn.h"
+
 #define AM_MAX_PROMPT 223 // n_text_ctx/2 - 1 previous-text tokens
 
 // ---------------------------------------------------------------- shared tables
@@ -274,14 +276,7 @@ int am_wdec_input(am_wdec *w, const int32_t **tokens) {
 
 // ---------------------------------------------------------------- logits
 // log(sum(exp(x[i]))) over [a, b), in double; -inf when all are -inf.
-static double logsumexp(const float *x, int a, int b) {
-    float mx = -INFINITY;
-    for (int i = a; i < b; i++) mx = x[i] > mx ? x[i] : mx;
-    if (mx == -INFINITY) return -INFINITY;
-    double s = 0;
-    for (int i = a; i < b; i++) s += exp((double)x[i] - mx);
-    return mx + log(s);
-}
+static double logsumexp(const float *x, int a, int b) { return am_nn_logsumexp(x + a, b - a); }
 
 static void fill_neg_inf(float *x, int a, int b) {
     for (int i = a; i < b; i++) x[i] = -INFINITY;

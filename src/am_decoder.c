@@ -24,8 +24,9 @@ struct am_decoder {
     int score_cols; // max(n_text_ctx, n_audio_ctx)
     float *x, *h, *q, *k, *v; // (max_rows, d)
     float *mlp;               // (max_rows, 4d)
-    float *scores;            // (max_rows, score_cols)
+    float *scores;            // (threads, max_rows, score_cols) one attention matrix per thread
     int *row_pos;             // (max_rows,) position of each row
+    int *row0;                // (max_rows + 1,) first row of each sequence in a pass
 };
 
 // ---------------------------------------------------------------- cross K/V
@@ -134,10 +135,11 @@ am_decoder *am_decoder_create(const am_model *m, const am_decoder_params *p) {
     dec->max_rows = p->max_rows;
     dec->score_cols = AM_MAX(m->hp.n_text_ctx, m->hp.n_audio_ctx);
     float **slots[] = {&dec->x, &dec->h, &dec->q, &dec->k, &dec->v, &dec->mlp, &dec->scores};
-    const size_t sizes[] = {R * d, R * d, R * d, R * d, R * d, R * 4 * d, R * (size_t)dec->score_cols};
+    const size_t n_threads = (size_t)am_nn_threads();
+    const size_t sizes[] = {R * d, R * d, R * d, R * d, R * d, R * 4 * d, n_threads * R * (size_t)dec->score_cols};
     for (size_t i = 0; i < AM_ARRAY_LEN(slots); i++)
         if (!(*slots[i] = am_alloc(sizes[i] * sizeof(float)))) goto oom;
-    if (!(dec->row_pos = am_alloc(R * sizeof(int)))) goto oom;
+    if (!(dec->row_pos = am_alloc(R * sizeof(int))) || !(dec->row0 = am_alloc((R + 1) * sizeof(int)))) goto oom;
     return dec;
 oom:
     am_set_error(AM_ENOMEM, "out of memory creating decoder");
@@ -150,6 +152,7 @@ void am_decoder_free(am_decoder *dec) {
     float *bufs[] = {dec->x, dec->h, dec->q, dec->k, dec->v, dec->mlp, dec->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(bufs); i++) am_free(bufs[i]);
     am_free(dec->row_pos);
+    am_free(dec->row0);
     free(dec);
 }
 
@@ -161,15 +164,42 @@ double am_decoder_flops_per_token(const am_model *m, int pos) {
 }
 
 // ---------------------------------------------------------------- forward
+// Attention of one (sequence, head) pair of a pass, run on the thread pool.
+typedef struct {
+    am_decoder *dec;
+    am_seq *const *seqs;
+    const int *n_tokens;
+    int layer, cross;
+} attn_ctx;
+
+static void attention_task(void *ctx, int p) {
+    const attn_ctx *a = ctx;
+    am_decoder *dec = a->dec;
+    const int d = dec->m->hp.n_text_state, H = dec->m->hp.n_text_head, hd = d / H, l = a->layer;
+    const int i = p / H, h = p % H, nq = a->n_tokens[i];
+    const am_seq *s = a->seqs[i];
+    const size_t r0 = (size_t)dec->row0[i];
+    float *scores = dec->scores + (size_t)am_nn_thread_index() * dec->max_rows * dec->score_cols;
+    float *out = dec->h + r0 * d + h * hd;
+    const float *q = dec->q + r0 * d + h * hd;
+    if (a->cross) // (nq, hd) = attend(q, cross K/V (T, hd)), no mask
+        am_nn_attention(out, d, q, d, xkv_k(s->xkv, l) + h * hd, xkv_v(s->xkv, l) + h * hd, d, nq,
+                        dec->m->hp.n_audio_ctx, hd, -1, scores);
+    else // (nq, hd) = attend(q, cache K/V [0, pos + nq)), causal
+        am_nn_attention(out, d, q, d, seq_k(s, l) + h * hd, seq_v(s, l) + h * hd, d, nq, s->pos + nq, hd, s->pos,
+                        scores);
+}
+
 // One pass over a group of sequences whose rows fit in max_rows.
 // x rows are laid out sequence after sequence; seq i owns rows [r0_i, r0_i + n_i).
 static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,
                           int n, int logits_mode, float *logits) {
     const am_model *m = dec->m;
-    const int d = m->hp.n_text_state, H = m->hp.n_text_head, hd = d / H, T = m->hp.n_audio_ctx;
+    const int d = m->hp.n_text_state, H = m->hp.n_text_head;
     int R = 0;
     // x (R, d) = token_embedding[t] + positional[pos]
     for (int i = 0; i < n; i++) {
+        dec->row0[i] = R;
         for (int j = 0; j < n_tokens[i]; j++, R++) {
             const int p = seqs[i]->pos + j;
             const float *te = m->dec_tok_emb + (size_t)tokens[i][j] * d;
@@ -187,29 +217,21 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
         am_nn_linear(dec->q, dec->h, a->q_w, a->q_b, R, d, d); // q (R,d)
         am_nn_linear(dec->k, dec->h, a->k_w, NULL, R, d, d);   // k (R,d)
         am_nn_linear(dec->v, dec->h, a->v_w, a->v_b, R, d, d); // v (R,d)
-        for (int i = 0, r0 = 0; i < n; r0 += n_tokens[i], i++) {
+        for (int i = 0; i < n; i++) { // append the new keys/values to each sequence's cache
             am_seq *s = seqs[i];
             const size_t rows = (size_t)n_tokens[i] * d;
-            memcpy(seq_k(s, l) + (size_t)s->pos * d, dec->k + (size_t)r0 * d, rows * sizeof(float));
-            memcpy(seq_v(s, l) + (size_t)s->pos * d, dec->v + (size_t)r0 * d, rows * sizeof(float));
-            const int nk = s->pos + n_tokens[i];
-            for (int h = 0; h < H; h++) // h rows (n_i, hd) = attend(q rows, cache K/V [0, nk))
-                am_nn_attention(dec->h + (size_t)r0 * d + h * hd, d, dec->q + (size_t)r0 * d + h * hd, d,
-                                seq_k(s, l) + h * hd, seq_v(s, l) + h * hd, d, n_tokens[i], nk, hd, s->pos,
-                                dec->scores);
+            memcpy(seq_k(s, l) + (size_t)s->pos * d, dec->k + (size_t)dec->row0[i] * d, rows * sizeof(float));
+            memcpy(seq_v(s, l) + (size_t)s->pos * d, dec->v + (size_t)dec->row0[i] * d, rows * sizeof(float));
         }
+        attn_ctx self = {dec, seqs, n_tokens, l, 0};
+        am_nn_parallel(n * H, attention_task, &self); // h rows = attend(q rows, cache K/V [0, pos_i + n_i))
         am_nn_linear_add(dec->x, dec->h, a->o_w, a->o_b, R, d, d); // x += h @ Wo^T + bo
         // -- cross-attention over the window's encoder output
         const am_attn_weights *c = &blk->cross;
         am_nn_layernorm(dec->h, dec->x, c->ln_w, c->ln_b, R, d);
         am_nn_linear(dec->q, dec->h, c->q_w, c->q_b, R, d, d); // q (R,d)
-        for (int i = 0, r0 = 0; i < n; r0 += n_tokens[i], i++) {
-            const am_xkv *xk = seqs[i]->xkv;
-            for (int h = 0; h < H; h++) // h rows (n_i, hd) = attend(q rows, cross K/V (T, hd))
-                am_nn_attention(dec->h + (size_t)r0 * d + h * hd, d, dec->q + (size_t)r0 * d + h * hd, d,
-                                xkv_k(xk, l) + h * hd, xkv_v(xk, l) + h * hd, d, n_tokens[i], T, hd, -1,
-                                dec->scores);
-        }
+        attn_ctx cross = {dec, seqs, n_tokens, l, 1};
+        am_nn_parallel(n * H, attention_task, &cross); // h rows = attend(q rows, cross K/V (T, hd))
         am_nn_linear_add(dec->x, dec->h, c->o_w, c->o_b, R, d, d); // x += h @ Wo^T + bo
         // -- MLP
         am_nn_layernorm(dec->h, dec->x, blk->mlp_ln_w, blk->mlp_ln_b, R, d);

@@ -18,7 +18,7 @@ struct am_encoder {
     float *k;      // (B*T, d)
     float *v;      // (B*T, d)
     float *mlp;    // (B*T, 4d)
-    float *scores; // (T, T)
+    float *scores; // (threads, T, T)  one attention matrix per thread
 };
 
 // ---------------------------------------------------------------- lifecycle
@@ -41,7 +41,8 @@ am_encoder *am_encoder_create(const am_model *m, const am_encoder_params *p) {
     const size_t cin = (size_t)AM_MAX(m->hp.n_mels, m->hp.n_audio_state);
     e->m = m;
     e->max_batch = p->max_batch;
-    size_t sizes[] = {F * cin * 3, F * d, B * T * d, B * T * d, B * T * d, B * T * d, B * T * 4 * d, T * T};
+    const size_t n_threads = (size_t)am_nn_threads();
+    size_t sizes[] = {F * cin * 3, F * d, B * T * d, B * T * d, B * T * d, B * T * d, B * T * 4 * d, n_threads * T * T};
     float **slots[] = {&e->cols, &e->conv, &e->h, &e->q, &e->k, &e->v, &e->mlp, &e->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(sizes); i++) {
         if (!(*slots[i] = am_alloc(sizes[i] * sizeof(float)))) goto oom;
@@ -104,17 +105,17 @@ static void conv_stem(am_encoder *e, float *restrict x, const float *restrict me
 }
 
 // ---------------------------------------------------------------- blocks
-// Self-attention for B windows: h (B*T, d) = MHA(q, k, v) per window and head.
-static void self_attention(am_encoder *e, int B) {
+// Self-attention for B windows: h (B*T, d) = MHA(q, k, v) per window and head,
+// the (window, head) pairs spread over the threads.
+static void attention_task(void *ctx, int p) {
+    am_encoder *e = ctx;
     const int T = e->m->hp.n_audio_ctx, d = e->m->hp.n_audio_state, H = e->m->hp.n_audio_head, hd = d / H;
-    for (int b = 0; b < B; b++) {
-        const size_t base = (size_t)b * T * d;
-        for (int h = 0; h < H; h++) {
-            const size_t off = base + (size_t)h * hd;
-            am_nn_attention(e->h + off, d, e->q + off, d, e->k + off, e->v + off, d, T, T, hd, -1, e->scores);
-        }
-    }
+    const size_t off = (size_t)(p / H) * T * d + (size_t)(p % H) * hd;
+    float *scores = e->scores + (size_t)am_nn_thread_index() * T * T; // (T, T)
+    am_nn_attention(e->h + off, d, e->q + off, d, e->k + off, e->v + off, d, T, T, hd, -1, scores);
 }
+
+static void self_attention(am_encoder *e, int B) { am_nn_parallel(B * e->m->hp.n_audio_head, attention_task, e); }
 
 // x (B*T, d) += attn(ln(x)); x += mlp(ln(x))
 static void block_forward(am_encoder *e, const am_block *blk, float *x, int B) {

@@ -79,7 +79,7 @@ void am_format_timestamp(double seconds, char marker, char *buf, size_t cap) {
     ms -= m * 60000;
     const long long s = ms / 1000;
     ms -= s * 1000;
-    snprintf(buf, cap, "%02lld:%02lld:%02lld%c%03lld", h, m, s, marker, ms);
+    snprintf(buf, cap, "%02lld:%02lld:%02lld%c%03lld", h % 1000000, m, s, marker, ms);
 }
 
 // segment text for subtitles: strip(), and "-->" cannot appear inside a cue
@@ -110,7 +110,7 @@ static char *render_subtitles(const am_transcript *tr, int vtt) {
         const am_segment *s = &tr->segments[i];
         const char *t = s->text;
         if (am_decode_strip(&t, strlen(t)) == 0) continue; // cleared (silent / instantaneous) segments
-        char a[32], z[32], num[32];
+        char a[64], z[64], num[32];
         am_format_timestamp(s->start, vtt ? '.' : ',', a, sizeof a);
         am_format_timestamp(s->end, vtt ? '.' : ',', z, sizeof z);
         if (!vtt) {

@@ -499,7 +499,8 @@ am_model *am_model_load(const char *path) {
         am_set_error(AM_EINVAL, "model path is NULL");
         return NULL;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then rejected as not a regular file).
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         am_set_error(AM_EIO, "cannot open model file '%s': %s", path, strerror(errno));
         goto fail;

@@ -3,7 +3,10 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "am_common.h"
 
@@ -13,14 +16,161 @@
 #define AM_CLONES
 #endif
 
+// ---------------------------------------------------------------- threads
+// One process-wide pool of worker threads runs the parallel loops; OpenBLAS
+// runs single-threaded inside them (a GEMM is split over output columns), so
+// one set of threads owns the cores and BLAS threads never compete with ours.
+// Idle workers block on a condition variable (no spinning: spinning workers
+// cost more than they save on a small, shared machine).
+typedef struct {
+    pthread_mutex_t lock;     // guards the fields below
+    pthread_cond_t work, done;
+    pthread_mutex_t busy;     // held by the thread running a parallel loop
+    int n_threads;            // workers + the calling thread
+    unsigned long generation; // bumped for every parallel loop
+    am_task_fn fn;
+    void *ctx;
+    int n_tasks;
+    int next;                 // next task index to hand out
+    int running;              // workers still inside the current loop
+} pool;
+
+static pool g_pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                      .work = PTHREAD_COND_INITIALIZER,
+                      .done = PTHREAD_COND_INITIALIZER,
+                      .busy = PTHREAD_MUTEX_INITIALIZER};
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static _Thread_local int tl_in_task; // nested parallel loops run inline
+static _Thread_local int tl_index;   // 0 for callers, 1.. for pool workers
+
+// Take and run tasks of the current loop until none are left. Called with lock held.
+static void run_tasks(pool *p) {
+    while (p->next < p->n_tasks) {
+        const int i = p->next++;
+        pthread_mutex_unlock(&p->lock);
+        p->fn(p->ctx, i);
+        pthread_mutex_lock(&p->lock);
+    }
+}
+
+typedef struct {
+    pool *p;
+    int index;
+} worker_arg;
+
+static void *worker(void *arg) {
+    worker_arg wa = *(worker_arg *)arg;
+    free(arg);
+    pool *p = wa.p;
+    tl_index = wa.index;
+    tl_in_task = 1;
+    pthread_mutex_lock(&p->lock);
+    unsigned long seen = 0; // workers start before the first loop (generation 1)
+    for (;;) {
+        while (p->generation == seen) pthread_cond_wait(&p->work, &p->lock);
+        seen = p->generation;
+        run_tasks(p);
+        if (--p->running == 0) pthread_cond_signal(&p->done);
+    }
+    return NULL;
+}
+
+static void pool_init(void) {
+    openblas_set_num_threads(1);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("AMANUENSIS_THREADS");
+    if (env && atoi(env) > 0) n = atoi(env);
+    if (n < 1) n = 1;
+    if (n > 64) n = 64;
+    g_pool.n_threads = 1;
+    for (long i = 1; i < n; i++) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        worker_arg *wa = malloc(sizeof *wa);
+        if (wa) {
+            *wa = (worker_arg){&g_pool, g_pool.n_threads};
+            if (pthread_create(&t, &attr, worker, wa) == 0) g_pool.n_threads++;
+            else free(wa);
+        }
+        pthread_attr_destroy(&attr);
+    }
+}
+
+int am_nn_threads(void) {
+    pthread_once(&pool_once, pool_init);
+    return g_pool.n_threads;
+}
+
+int am_nn_thread_index(void) { return tl_index; }
+
+void am_nn_parallel(int n_tasks, am_task_fn fn, void *ctx) {
+    pool *p = &g_pool;
+    if (n_tasks <= 0) return;
+    // inline: a single task, a single thread, a nested loop, or the pool busy
+    // with another caller's loop
+    if (n_tasks == 1 || am_nn_threads() == 1 || tl_in_task || pthread_mutex_trylock(&p->busy) != 0) {
+        for (int i = 0; i < n_tasks; i++) fn(ctx, i);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n_tasks = n_tasks;
+    p->next = 0;
+    p->running = p->n_threads - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->work);
+    tl_in_task = 1;
+    run_tasks(p);
+    tl_in_task = 0;
+    while (p->running > 0) pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&p->busy);
+}
+
 // ---------------------------------------------------------------- dense
+// Below this many multiply-adds a GEMM runs on one thread.
+#define PARALLEL_MACS (1 << 18)
+
+static void gemm_cols(float *restrict y, const float *restrict x, const float *restrict W, const float *restrict b,
+                      int M, int N, int K, int n0, int n1, float beta) {
+    if (b)
+        for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N + n0, b + n0, (size_t)(n1 - n0) * sizeof *y);
+    // y[:, n0:n1] (M, n1-n0) = x (M,K) @ W[n0:n1]^T (K, n1-n0) [+ y]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, W + (size_t)n0 * K, K,
+                b ? 1.0f : beta, y + n0, N);
+}
+
+typedef struct {
+    float *y;
+    const float *x, *W, *b;
+    int M, N, K, per;
+    float beta;
+} gemm_task;
+
+static void gemm_block(void *ctx, int t) {
+    const gemm_task *g = ctx;
+    const int n0 = AM_MIN(g->N, t * g->per), n1 = AM_MIN(g->N, n0 + g->per);
+    if (n1 > n0) gemm_cols(g->y, g->x, g->W, g->b, g->M, g->N, g->K, n0, n1, g->beta);
+}
+
+static void gemm(float *restrict y, const float *restrict x, const float *restrict W, const float *restrict b, int M,
+                 int N, int K, float beta) {
+    const int T = am_nn_threads();
+    if (T <= 1 || (double)M * N * K < PARALLEL_MACS || N < 32) {
+        gemm_cols(y, x, W, b, M, N, K, 0, N, beta);
+        return;
+    }
+    // split the output columns into T blocks (multiples of 16)
+    gemm_task g = {y, x, W, b, M, N, K, ((N + T - 1) / T + 15) & ~15, beta};
+    am_nn_parallel(T, gemm_block, &g);
+}
+
 void am_nn_linear(float *restrict y, const float *restrict x, const float *restrict W, const float *restrict b,
                   int M, int N, int K) {
-    if (b) {
-        for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N, b, (size_t)N * sizeof *y);
-    }
-    // y (M,N) = x (M,K) @ W^T (K,N) [+ y]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, N);
+    gemm(y, x, W, b, M, N, K, 0.0f);
 }
 
 void am_nn_linear_add(float *restrict y, const float *restrict x, const float *restrict W,
@@ -28,7 +178,7 @@ void am_nn_linear_add(float *restrict y, const float *restrict x, const float *r
     if (b) {
         for (int i = 0; i < M; i++) am_nn_add(y + (size_t)i * N, b, (size_t)N);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, W, K, 1.0f, y, N);
+    gemm(y, x, W, NULL, M, N, K, 1.0f);
 }
 
 double am_nn_sgemm_gflops(int M, int N, int K, int reps) {
@@ -55,44 +205,127 @@ double am_nn_sgemm_gflops(int M, int N, int K, int reps) {
 }
 
 // ---------------------------------------------------------------- element-wise
+// Rows of work below which a loop stays on one thread.
+#define PARALLEL_ELEMS (1 << 15)
+
 AM_CLONES
+static void layernorm_row(float *y, const float *x, const float *restrict w, const float *restrict b, int d) {
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < d; j++) sum += x[j];
+    const double mean = sum / d;
+    double var = 0;
+#pragma omp simd reduction(+ : var)
+    for (int j = 0; j < d; j++) {
+        const double t = x[j] - mean;
+        var += t * t;
+    }
+    const float rstd = (float)(1.0 / sqrt(var / d + 1e-5));
+    const float fmean = (float)mean;
+    for (int j = 0; j < d; j++) y[j] = (x[j] - fmean) * rstd * w[j] + b[j];
+}
+
+// Split `n` items into chunks of at least `min_chunk` over the threads.
+typedef struct {
+    void (*fn)(void *ctx, size_t i0, size_t i1);
+    void *ctx;
+    size_t n, chunk;
+} range_task;
+
+static void range_block(void *ctx, int t) {
+    const range_task *r = ctx;
+    const size_t i0 = (size_t)t * r->chunk, i1 = AM_MIN(r->n, i0 + r->chunk);
+    if (i0 < i1) r->fn(r->ctx, i0, i1);
+}
+
+static void parallel_range(size_t n, size_t min_chunk, void (*fn)(void *, size_t, size_t), void *ctx) {
+    const size_t T = (size_t)am_nn_threads();
+    size_t chunk = (n + T - 1) / T;
+    if (chunk < min_chunk) chunk = min_chunk;
+    if (chunk >= n) {
+        fn(ctx, 0, n);
+        return;
+    }
+    range_task r = {fn, ctx, n, chunk};
+    am_nn_parallel((int)((n + chunk - 1) / chunk), range_block, &r);
+}
+
+typedef struct {
+    float *y;
+    const float *x, *w, *b;
+    int d;
+} ln_task;
+
+static void ln_rows(void *ctx, size_t i0, size_t i1) {
+    const ln_task *t = ctx;
+    for (size_t i = i0; i < i1; i++) layernorm_row(t->y + i * t->d, t->x + i * t->d, t->w, t->b, t->d);
+}
+
 void am_nn_layernorm(float *y, const float *x, const float *restrict w, const float *restrict b, int M, int d) {
-    for (int i = 0; i < M; i++) {
-        const float *xi = x + (size_t)i * d;
-        float *yi = y + (size_t)i * d;
-        double sum = 0;
-        for (int j = 0; j < d; j++) sum += xi[j];
-        const double mean = sum / d;
-        double var = 0;
-        for (int j = 0; j < d; j++) {
-            const double t = xi[j] - mean;
-            var += t * t;
-        }
-        const float rstd = (float)(1.0 / sqrt(var / d + 1e-5));
-        const float fmean = (float)mean;
-        for (int j = 0; j < d; j++) yi[j] = (xi[j] - fmean) * rstd * w[j] + b[j];
-    }
+    ln_task t = {y, x, w, b, d};
+    parallel_range((size_t)M, (size_t)(PARALLEL_ELEMS / d + 1), ln_rows, &t);
 }
 
-void am_nn_gelu(float *x, size_t n) {
+static void gelu_range(void *ctx, size_t i0, size_t i1) {
+    float *x = ctx;
     const float inv_sqrt2 = 0.70710678118654752440f;
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+    for (size_t i = i0; i < i1; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+}
+
+void am_nn_gelu(float *x, size_t n) { parallel_range(n, PARALLEL_ELEMS, gelu_range, x); }
+
+// exp(x) for x <= 0 (softmax arguments), ~1 ulp: x = n*ln2 + r, |r| <= ln2/2,
+// e^r by Cephes' expf polynomial, 2^n from the exponent bits; 0 below -87.3.
+// Written branch-free so the loops calling it vectorize.
+static inline float exp_nonpos(float x) {
+    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
+    const float xc = x < -87.0f ? -87.0f : x;
+    const float t = xc * 1.44269504088896341f + shift;
+    const float fn = t - shift;
+    const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    const int32_t n = tb - 0x4b400000; // integer value of fn
+    const int32_t bits = (n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -87.0f ? 0.0f : p * scale;
 }
 
 AM_CLONES
-void am_nn_softmax_rows(float *x, int M, int N) {
-    for (int i = 0; i < M; i++) {
-        float *r = x + (size_t)i * N;
-        float mx = -INFINITY;
-        for (int j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
-        double sum = 0;
-        for (int j = 0; j < N; j++) {
-            r[j] = expf(r[j] - mx);
-            sum += r[j];
-        }
-        const float inv = (float)(1.0 / sum);
-        for (int j = 0; j < N; j++) r[j] *= inv;
+static void softmax_row(float *r, int N) {
+    float mx = -INFINITY;
+    for (int j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < N; j++) {
+        r[j] = exp_nonpos(r[j] - mx);
+        sum += r[j];
     }
+    const float inv = (float)(1.0 / sum);
+    for (int j = 0; j < N; j++) r[j] *= inv;
+}
+
+typedef struct {
+    float *x;
+    int N;
+} softmax_task;
+
+static void softmax_range(void *ctx, size_t i0, size_t i1) {
+    const softmax_task *t = ctx;
+    for (size_t i = i0; i < i1; i++) softmax_row(t->x + i * t->N, t->N);
+}
+
+void am_nn_softmax_rows(float *x, int M, int N) {
+    softmax_task t = {x, N};
+    parallel_range((size_t)M, (size_t)(PARALLEL_ELEMS / N + 1), softmax_range, &t);
 }
 
 AM_CLONES
@@ -100,10 +333,22 @@ void am_nn_add(float *restrict y, const float *restrict x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+AM_CLONES
+double am_nn_logsumexp(const float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) return -INFINITY;
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += exp_nonpos(x[i] - mx);
+    return mx + log(s);
+}
+
 // ---------------------------------------------------------------- attention
 AM_CLONES
 static float dot(const float *restrict a, const float *restrict b, int n) {
     float s = 0;
+#pragma omp simd reduction(+ : s)
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -118,7 +363,8 @@ void am_nn_attention(float *restrict out, int ld_o, const float *restrict q, int
                      float *restrict scores) {
     // (q*s)@(k*s)^T == s^2 * q@k^T; s^2 = 1/sqrt(hd)
     const float scale = 1.0f / sqrtf((float)hd);
-    if (nq * (long)nk * hd >= 1 << 16) {
+    const int use_blas = nq >= 8 && (long)nq * nk * hd >= 1 << 16;
+    if (use_blas) {
         // scores (nq,nk) = q (nq,hd) @ k (nk,hd)^T * scale
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale, q, ld_q, k, ld_kv, 0.0f, scores, nk);
     } else {
@@ -131,7 +377,7 @@ void am_nn_attention(float *restrict out, int ld_o, const float *restrict q, int
             for (int j = causal_offset + i + 1; j < nk; j++) scores[(size_t)i * nk + j] = -INFINITY;
     }
     am_nn_softmax_rows(scores, nq, nk);
-    if (nq * (long)nk * hd >= 1 << 16) {
+    if (use_blas) {
         // out (nq,hd) = scores (nq,nk) @ v (nk,hd)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, scores, nk, v, ld_kv, 0.0f, out,
                     ld_o);

@@ -5,12 +5,30 @@
 // Kernels take the output first and `const ... *restrict` inputs. GEMMs go to
 // OpenBLAS (which dispatches to AVX2/AVX-512 itself); the element-wise loops
 // are compiled with GCC target_clones so they also use AVX2/AVX-512 at runtime.
+// Large kernels spread over the thread pool (see am_nn_threads).
 //
-// Ownership: no kernel allocates. Thread-safety: all kernels are reentrant.
+// Ownership: no kernel allocates. Thread-safety: all kernels are reentrant;
+// called from inside a parallel region they run on the calling thread.
 #ifndef AM_NN_H
 #define AM_NN_H
 
 #include <stddef.h>
+
+// ---------------------------------------------------------------- threads
+// Threads the kernels use: a process-wide pool started on first use with one
+// thread per core (AMANUENSIS_THREADS overrides). The first call also makes
+// OpenBLAS single-threaded: GEMMs are split over output columns across the
+// pool instead, so the two never compete for cores.
+int am_nn_threads(void);
+
+// Run fn(ctx, i) for i in [0, n_tasks) on the pool; returns when all are done.
+// Called from inside a task, or while another thread runs a loop, it runs the
+// tasks inline on the calling thread.
+typedef void (*am_task_fn)(void *ctx, int i);
+void am_nn_parallel(int n_tasks, am_task_fn fn, void *ctx);
+// Index of the calling thread within a parallel loop: 0 for the caller,
+// 1..am_nn_threads()-1 for pool workers (for per-thread scratch).
+int am_nn_thread_index(void);
 
 // ---------------------------------------------------------------- dense
 // y (M,N) = x (M,K) @ W (N,K)^T + b (N,)     (b may be NULL)
@@ -34,6 +52,9 @@ void am_nn_gelu(float *x, size_t n);
 // x (M,N): each row replaced by softmax(row), computed in float32 with a
 // max-subtracted exp and a double-precision sum.
 void am_nn_softmax_rows(float *x, int M, int N);
+
+// log(sum(exp(x))) over x (n,), in double; -inf when every x is -inf.
+double am_nn_logsumexp(const float *x, int n);
 
 // y (n,) += x (n,)
 void am_nn_add(float *restrict y, const float *restrict x, size_t n);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "am_encoder.h"
+#include "am_nn.h"
 
 #define INPUT_STRIDE 2                                 // mel frames per encoder position
 #define TIME_PRECISION (INPUT_STRIDE * 160 / 16000.0)  // seconds per timestamp token (0.02)
@@ -497,8 +498,24 @@ int am_engine_encode(am_engine *e, int max_enc) {
     return rc ? rc : n;
 }
 
+typedef struct {
+    am_engine *e;
+    int rc; // the step's status: nonzero fails every window
+} feed_ctx;
+
+static void feed_task(void *ctx, int i) {
+    const feed_ctx *fc = ctx;
+    am_engine *e = fc->e;
+    slot *s = &e->slots[e->step_slot[i]];
+    am_job *j = s->job;
+    int r = fc->rc ? fc->rc : am_wdec_feed(s->wdec, e->logits + (size_t)i * e->m->hp.n_vocab);
+    if (r == 0) return;
+    if (r == 1) r = job_end_window(j, s->wdec);
+    if (r < 0) job_fail(j, r, am_last_error());
+    s->job = NULL; // the window is over (next window, done, or failed)
+}
+
 int am_engine_decode_step(am_engine *e) {
-    const size_t V = (size_t)e->m->hp.n_vocab;
     int k = 0;
     for (int i = 0; i < e->p.max_windows; i++) {
         slot *s = &e->slots[i];
@@ -515,15 +532,10 @@ int am_engine_decode_step(am_engine *e) {
     e->stats.decoder_s += am_time_s() - t0;
     e->stats.decoder_steps++;
     e->stats.decoder_rows += k;
-    for (int i = 0; i < k; i++) {
-        slot *s = &e->slots[e->step_slot[i]];
-        am_job *j = s->job;
-        int r = rc ? rc : am_wdec_feed(s->wdec, e->logits + (size_t)i * V);
-        if (r == 0) continue;
-        if (r == 1) r = job_end_window(j, s->wdec);
-        if (r < 0) job_fail(j, r, am_last_error());
-        s->job = NULL; // the window is over (next window, done, or failed)
-    }
+    // token choice, filters and window bookkeeping per sequence, in parallel
+    // (each window belongs to a different job)
+    feed_ctx fc = {e, rc};
+    am_nn_parallel(k, feed_task, &fc);
     prune_jobs(e);
     return rc ? rc : k;
 }
