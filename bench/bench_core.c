@@ -212,23 +212,49 @@ static void w_model(writer *w, const model_size *s) {
     W_VEC(w, d, 0.0f, "decoder.ln.bias");
 }
 
-static am_model *generate_model(const model_size *s) {
+// The generated model's ggml file bytes (malloc'd), or NULL with the error set.
+static uint8_t *model_bytes(const model_size *s, size_t *size) {
     writer w = {.rng = 0x9e3779b97f4a7c15ull};
     w_model(&w, s); // count
-    const size_t size = w.pos;
-    w.buf = malloc(size);
-    if (!w.buf) {
-        am_set_error(AM_ENOMEM, "out of memory for a %zu MB model file", size >> 20);
+    *size = w.pos;
+    if (!(w.buf = malloc(*size))) {
+        am_set_error(AM_ENOMEM, "out of memory for a %zu MB model file", *size >> 20);
         return NULL;
     }
-    w.cap = size;
+    w.cap = *size;
     w.pos = 0;
     w_model(&w, s); // write
-    am_model *m = NULL;
-    if (w.overflow || w.pos != size) am_set_error(AM_EINTERNAL, "model writer wrote %zu of %zu bytes", w.pos, size);
-    else m = am_model_load_buffer(w.buf, size, s->name);
-    free(w.buf);
+    if (w.overflow || w.pos != *size) {
+        am_set_error(AM_EINTERNAL, "model writer wrote %zu of %zu bytes", w.pos, *size);
+        free(w.buf);
+        return NULL;
+    }
+    return w.buf;
+}
+
+static am_model *generate_model(const model_size *s) {
+    size_t size;
+    uint8_t *buf = model_bytes(s, &size);
+    am_model *m = buf ? am_model_load_buffer(buf, size, s->name) : NULL;
+    free(buf);
     return m;
+}
+
+// Write the generated model as a ggml file (for server benchmarks).
+static int write_model(const model_size *s, const char *path) {
+    size_t size;
+    uint8_t *buf = model_bytes(s, &size);
+    if (!buf) return fail(s->name);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(buf, 1, size, f) == size;
+    if (f && fclose(f)) ok = 0;
+    free(buf);
+    if (!ok) {
+        fprintf(stderr, "bench_core: cannot write %s\n", path);
+        return 1;
+    }
+    printf("wrote %s (%s size, %.1f MB)\n", path, s->name, size / 1048576.0);
+    return 0;
 }
 
 // ---------------------------------------------------------------- sgemm
@@ -461,30 +487,37 @@ done:
 // ---------------------------------------------------------------- main
 static int usage(const char *argv0, int rc) {
     fprintf(rc ? stderr : stdout,
-            "usage: %s [--model tiny|base|all] [-m FILE] [--quick]\n"
+            "usage: %s [--model tiny|base|all] [-m FILE] [--quick] [--write-model PATH]\n"
             "  --model  generated random-weight model(s) at real sizes (default all; tiny with --quick)\n"
             "  -m FILE  benchmark a whisper.cpp ggml model file instead (--model is then ignored)\n"
             "  --quick  fewer repetitions (CI smoke run)\n"
-            "threads: set OPENBLAS_NUM_THREADS\n",
+            "  --write-model PATH  write the generated --model (tiny or base) as a ggml file and exit\n"
+            "threads: set AMANUENSIS_THREADS (default: all cores)\n",
             argv0);
     return rc;
 }
 
 int main(int argc, char **argv) {
-    const char *file = NULL, *which = NULL;
+    const char *file = NULL, *which = NULL, *out_model = NULL;
     int quick = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = 1;
         else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) which = argv[++i];
         else if (strcmp(argv[i], "-m") == 0 && i + 1 < argc) file = argv[++i];
+        else if (strcmp(argv[i], "--write-model") == 0 && i + 1 < argc) out_model = argv[++i];
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return usage(argv[0], 0);
         else return usage(argv[0], 1);
     }
     if (!which) which = quick ? "tiny" : "all"; // a quick run must fit a CI minute on 2 cores
     if (strcmp(which, "tiny") && strcmp(which, "base") && strcmp(which, "all")) return usage(argv[0], 1);
+    if (out_model) {
+        for (size_t i = 0; i < AM_ARRAY_LEN(k_sizes); i++)
+            if (!strcmp(which, k_sizes[i].name)) return write_model(&k_sizes[i], out_model);
+        fprintf(stderr, "bench_core: --write-model needs --model tiny or base\n");
+        return 1;
+    }
     const plan p = quick ? (plan){2, 10, 1, 1, 1, 2, 0.1} : (plan){5, 50, 3, 2, 3, 4, 0.5};
-    const char *threads = getenv("OPENBLAS_NUM_THREADS");
-    printf("bench_core%s: OPENBLAS_NUM_THREADS=%s\n\n", quick ? " --quick" : "", threads ? threads : "(unset)");
+    printf("bench_core%s: %d threads\n\n", quick ? " --quick" : "", am_nn_threads());
     const double t_start = am_time_s();
     machine mc;
     if (bench_sgemm(&p, &mc)) return fail("sgemm");

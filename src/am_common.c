@@ -26,6 +26,7 @@ const char *am_strerror(int err) {
     case AM_EFULL: return "capacity exhausted";
     case AM_ETIMEDOUT: return "timed out";
     case AM_EINTERNAL: return "internal error";
+    case AM_ESHUTDOWN: return "shutting down";
     default: return "unknown error";
     }
 }

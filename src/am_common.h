@@ -24,6 +24,7 @@
 #define AM_EFULL -9     // capacity exhausted (queue, slots, context)
 #define AM_ETIMEDOUT -10 // deadline passed
 #define AM_EINTERNAL -11 // invariant violated (a bug)
+#define AM_ESHUTDOWN -12 // the service is draining / shutting down
 
 // Static description of an error code ("invalid argument", ...).
 const char *am_strerror(int err);

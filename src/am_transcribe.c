@@ -51,6 +51,10 @@ struct am_job {
     int err;
     char err_msg[256];
     void *user;
+    int priority;
+    double deadline;         // 0 = none
+    double ready_at;         // when the current window started waiting for the encoder
+    double first_encode_at;  // when the first window was encoded
 };
 
 static int push_tokens(am_job *j, const int32_t *t, int n) {
@@ -114,6 +118,7 @@ am_job *am_job_create(const am_decoding *dc, am_mel_result *mel, const am_transc
     memset(mel, 0, sizeof *mel);
     j->tr.duration = j->content_frames * 160 / 16000.0;
     j->state = j->content_frames > 0 ? AM_JOB_ENCODE : AM_JOB_DONE;
+    j->ready_at = am_time_s();
     if (j->state == AM_JOB_DONE) { // nothing to transcribe: empty transcript
         if (!j->language[0]) snprintf(j->language, sizeof j->language, "en");
         snprintf(j->tr.language, sizeof j->tr.language, "%s", j->language);
@@ -152,6 +157,11 @@ int am_job_error(const am_job *j, const char **msg) {
     return j->err;
 }
 void am_job_set_user(am_job *j, void *user) { j->user = user; }
+void am_job_set_priority(am_job *j, int priority, double deadline) {
+    j->priority = priority;
+    j->deadline = deadline;
+}
+double am_job_first_encode_time(const am_job *j) { return j->first_encode_at; }
 void *am_job_user(const am_job *j) { return j->user; }
 
 static void job_fail(am_job *j, int err, const char *msg) {
@@ -245,6 +255,7 @@ static int job_end_window(am_job *j, const am_wdec *w) {
     if (j->window_kind == WIN_DETECT) {
         j->need_detect = 0;
         j->state = AM_JOB_ENCODE;
+        j->ready_at = am_time_s();
         return 0;
     }
     const am_wdec_result *r = am_wdec_result_get(w);
@@ -300,6 +311,7 @@ static int job_end_window(am_job *j, const am_wdec *w) {
     if (j->seek <= prev_seek) j->seek = prev_seek + seg;
     if (j->seek >= j->content_frames) return job_finish(j);
     j->state = AM_JOB_ENCODE;
+    j->ready_at = am_time_s();
     return 0;
 }
 
@@ -438,12 +450,37 @@ int am_engine_active_windows(const am_engine *e) {
     return n;
 }
 
-// Drop finished/failed jobs from the list (their slots are already free).
+// Drop finished/failed jobs from the list (their slots are already free) and
+// report them to on_finish (which must not call back into the engine).
 static void prune_jobs(am_engine *e) {
+    const int n = e->n_jobs;
     int k = 0;
-    for (int i = 0; i < e->n_jobs; i++)
-        if (e->jobs[i]->state == AM_JOB_ENCODE || e->jobs[i]->state == AM_JOB_DECODE) e->jobs[k++] = e->jobs[i];
+    for (int i = 0; i < n; i++) {
+        am_job *j = e->jobs[i];
+        if (j->state == AM_JOB_ENCODE || j->state == AM_JOB_DECODE) e->jobs[k++] = j;
+        else if (e->p.on_finish) e->p.on_finish(j, e->p.ctx);
+    }
     e->n_jobs = k;
+}
+
+// Is a more urgent than b? Priority, then deadline, then waiting time.
+static int more_urgent(const am_job *a, const am_job *b) {
+    if (a->priority != b->priority) return a->priority > b->priority;
+    if (a->deadline != b->deadline) {
+        if (a->deadline == 0) return 0;
+        if (b->deadline == 0) return 1;
+        return a->deadline < b->deadline;
+    }
+    return a->ready_at < b->ready_at;
+}
+
+double am_engine_oldest_wait(const am_engine *e) {
+    double oldest = 0;
+    for (int i = 0; i < e->n_jobs; i++) {
+        const am_job *j = e->jobs[i];
+        if (j->state == AM_JOB_ENCODE && (oldest == 0 || j->ready_at < oldest)) oldest = j->ready_at;
+    }
+    return oldest;
 }
 
 static slot *free_slot(am_engine *e) {
@@ -466,16 +503,20 @@ int am_engine_encode(am_engine *e, int max_enc) {
     am_job *batch[256];
     slot *slots[256];
     int n = 0;
-    for (int i = 0; i < e->n_jobs && n < max_enc && n < 256; i++) {
-        am_job *j = e->jobs[i];
-        if (j->state != AM_JOB_ENCODE) continue;
+    while (n < max_enc && n < 256) {
+        am_job *best = NULL; // the most urgent window still waiting
+        for (int i = 0; i < e->n_jobs; i++) {
+            am_job *j = e->jobs[i];
+            if (j->state == AM_JOB_ENCODE && (!best || more_urgent(j, best))) best = j;
+        }
+        if (!best) break;
         slot *s = free_slot(e);
         if (!s) break;
-        s->job = j;
+        s->job = best;
         slots[n] = s;
-        batch[n] = j;
-        job_window_mel(j, e->mel_buf + n * mel_sz);
-        j->state = AM_JOB_DECODE; // reserved; started below
+        batch[n] = best;
+        job_window_mel(best, e->mel_buf + n * mel_sz);
+        best->state = AM_JOB_DECODE; // reserved; started below
         n++;
     }
     if (n == 0) return 0;
@@ -487,7 +528,9 @@ int am_engine_encode(am_engine *e, int max_enc) {
     e->stats.encoder_s += am_time_s() - t0;
     e->stats.encoder_calls++;
     e->stats.encoder_windows += n;
+    const double now = am_time_s();
     for (int i = 0; i < n; i++) {
+        if (batch[i]->first_encode_at == 0) batch[i]->first_encode_at = now;
         int r2 = rc ? rc : job_begin_window(batch[i], slots[i]->wdec, slots[i]->seq, slots[i]->xkv);
         if (r2) {
             job_fail(batch[i], r2, am_last_error());

@@ -84,6 +84,11 @@ int am_job_error(const am_job *j, const char **msg);
 // An opaque pointer for the caller (e.g. its request); 0 by default.
 void am_job_set_user(am_job *j, void *user);
 void *am_job_user(const am_job *j);
+// Scheduling order in an engine: higher priority first, then the earlier
+// deadline (am_time_s() clock; 0 = none), then the window that waited longest.
+void am_job_set_priority(am_job *j, int priority, double deadline);
+// am_time_s() when the job's first window was encoded (0 before).
+double am_job_first_encode_time(const am_job *j);
 
 // ---------------------------------------------------------------- engine
 typedef struct am_engine am_engine;
@@ -92,6 +97,11 @@ typedef struct {
     int max_batch;    // windows per encoder call. Default 8.
     int max_windows;  // windows decoding at once (each holds cross K/V + a sequence). Default 64.
     int max_rows;     // decoder rows per internal pass (am_decoder_params). Default 512.
+    // Called (on the engine's thread, inside am_engine_encode/decode_step) for
+    // each job that finished (AM_JOB_DONE) or failed (AM_JOB_ERROR); the job has
+    // left the engine by then. Optional.
+    void (*on_finish)(am_job *j, void *ctx);
+    void *ctx;        // passed to on_finish
 } am_engine_params;
 
 typedef struct {
@@ -113,6 +123,8 @@ int am_engine_pending(const am_engine *e);
 // Windows waiting for the encoder / windows decoding now.
 int am_engine_waiting_windows(const am_engine *e);
 int am_engine_active_windows(const am_engine *e);
+// am_time_s() since when the longest-waiting window waits (0 when none waits).
+double am_engine_oldest_wait(const am_engine *e);
 
 // One encoder batch of waiting windows (at most max_enc, 0 = max_batch).
 // Returns windows encoded, or a negative error.

@@ -1,0 +1,586 @@
+// am_sched.c — admission queue, audio worker (decode + batched mel), and the
+// engine thread that interleaves encoder batches with decoder steps.
+#include "am_sched.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "am_audio.h"
+#include "am_mel.h"
+
+// ---------------------------------------------------------------- requests
+enum {
+    RQ_AUDIO_QUEUED,  // waiting for the audio worker
+    RQ_AUDIO_BUSY,    // being decoded
+    RQ_READY,         // job created, waiting to enter the engine
+    RQ_ENGINE,        // in the engine
+};
+
+typedef struct sreq {
+    uint64_t id;
+    int state;
+    int priority;
+    double submit_t, deadline;
+    int cancel;              // 0, or the status to end with (AM_ECANCELED, AM_ETIMEDOUT, AM_ESHUTDOWN)
+    void *audio;             // owned copy of the upload until decoded
+    size_t audio_size;
+    am_transcribe_params params;
+    char *language, *prompt; // owned copies behind params
+    am_job *job;
+    double audio_s;
+    am_sched_done_fn done;
+    void *user;
+    struct sreq *next;       // in the live list
+} sreq;
+
+struct am_sched {
+    am_sched_params p;
+    const am_model *m;
+    const am_tokenizer *tok;
+    am_decoding *dc;
+    am_metrics *metrics;
+    am_engine *engine; // engine thread only
+    pthread_mutex_t lock;
+    pthread_cond_t audio_cv, engine_cv, idle_cv;
+    sreq *live; // every admitted request not yet being completed (newest first)
+    int n_live;
+    int n_unfinished; // admitted requests whose completion callback has not returned
+    uint64_t next_id;
+    int stopping, draining;
+    pthread_t audio_thread, engine_thread;
+    int threads_started;
+    int active_windows;  // mirrors of the engine's counts (engine thread writes, under the lock)
+    int waiting_windows;
+};
+
+am_sched_params am_sched_default_params(void) {
+    am_sched_params p = {
+        .enable_batching = 1,
+        .max_batch_size = 8,
+        .max_wait_ms = 50,
+        .max_windows = 32,
+        .max_queue = 64,
+        .max_audio_s = 3 * 3600.0,
+        .default_timeout_s = 60.0,
+    };
+    return p;
+}
+
+static int env_bool(const char *v, int def) {
+    if (!v || !*v) return def;
+    if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) return 0;
+    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) return 1;
+    return def;
+}
+
+void am_sched_params_from_env(am_sched_params *p) {
+    p->enable_batching = env_bool(getenv("ENABLE_BATCHING"), p->enable_batching);
+    const char *v = getenv("BATCH_MAX_SIZE");
+    if (v && atoi(v) > 0) p->max_batch_size = atoi(v);
+    v = getenv("BATCH_MAX_WAIT_MS");
+    if (v && *v && atoi(v) >= 0) p->max_wait_ms = atoi(v);
+}
+
+static void free_req(sreq *r) {
+    if (!r) return;
+    free(r->audio);
+    free(r->language);
+    free(r->prompt);
+    am_job_free(r->job);
+    free(r);
+}
+
+// Unlink r from the live list. Called with the lock held.
+static void unlink_req(am_sched *s, sreq *r) {
+    for (sreq **pp = &s->live; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            s->n_live--;
+            break;
+        }
+}
+
+// End a request: metrics, callback, free. Called WITHOUT the lock; r must
+// already be unlinked (nobody else can reach it).
+static void complete(am_sched *s, sreq *r, int status, const char *msg) {
+    am_sched_result res = {0};
+    const double now = am_time_s();
+    res.status = status;
+    res.error = status ? (msg && *msg ? msg : am_strerror(status)) : NULL;
+    res.audio_s = r->audio_s;
+    res.processing_s = now - r->submit_t;
+    const double first = r->job ? am_job_first_encode_time(r->job) : 0;
+    res.queue_wait_s = first > 0 ? first - r->submit_t : res.processing_s;
+    long tokens = 0;
+    if (status == 0) {
+        const am_transcript *tr = am_job_transcript(r->job);
+        tokens = tr ? tr->n_tokens : 0;
+        res.job = r->job;
+        r->job = NULL; // handed over
+    }
+    if (s->metrics) {
+        if (status == AM_ECANCELED || status == AM_ETIMEDOUT) am_metrics_cancelled(s->metrics, status == AM_ETIMEDOUT);
+        am_metrics_request(s->metrics, status == 0, res.queue_wait_s, res.processing_s, r->audio_s, tokens);
+    }
+    r->done(r->user, &res);
+    free_req(r);
+    pthread_mutex_lock(&s->lock);
+    if (--s->n_unfinished == 0) pthread_cond_broadcast(&s->idle_cv);
+    pthread_mutex_unlock(&s->lock);
+}
+
+// ---------------------------------------------------------------- audio worker
+// Take up to `max` queued requests, most urgent first. Lock held.
+static int take_audio(am_sched *s, sreq **out, int max) {
+    int n = 0;
+    while (n < max) {
+        sreq *best = NULL;
+        for (sreq *r = s->live; r; r = r->next)
+            if (r->state == RQ_AUDIO_QUEUED && !r->cancel &&
+                (!best || r->priority > best->priority ||
+                 (r->priority == best->priority && r->submit_t < best->submit_t)))
+                best = r;
+        if (!best) break;
+        best->state = RQ_AUDIO_BUSY;
+        out[n++] = best;
+    }
+    return n;
+}
+
+static void *audio_main(void *arg) {
+    am_sched *s = arg;
+    const int B = s->p.enable_batching ? s->p.max_batch_size : 1;
+    sreq **batch = calloc((size_t)B, sizeof *batch);
+    float **pcm = calloc((size_t)B, sizeof *pcm);
+    size_t *n_pcm = calloc((size_t)B, sizeof *n_pcm);
+    am_mel_result *mels = calloc((size_t)B, sizeof *mels);
+    am_mel *mel = am_mel_create(s->m->mel_filters, s->m->hp.n_mels);
+    char (*errs)[256] = calloc((size_t)B, sizeof *errs);
+    int *codes = calloc((size_t)B, sizeof *codes);
+    if (!batch || !pcm || !n_pcm || !mels || !mel || !errs || !codes) {
+        fprintf(stderr, "amanuensis: audio worker: out of memory\n");
+        goto done;
+    }
+    am_audio_params ap = am_audio_default_params();
+    ap.max_seconds = s->p.max_audio_s;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        int n;
+        while (!(n = take_audio(s, batch, B)) && !s->stopping) pthread_cond_wait(&s->audio_cv, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+        if (n == 0) break; // stopping
+        // decode every upload; the successful ones get their mel in one batched call
+        const float *clips[256];
+        size_t lens[256];
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            sreq *r = batch[i];
+            pcm[i] = NULL;
+            codes[i] = am_audio_decode_memory(r->audio, r->audio_size, &ap, &pcm[i], &n_pcm[i]);
+            if (codes[i]) snprintf(errs[i], sizeof errs[i], "%s", am_last_error());
+            free(r->audio);
+            r->audio = NULL;
+            if (!codes[i]) {
+                r->audio_s = n_pcm[i] / (double)AM_SAMPLE_RATE;
+                clips[k] = pcm[i];
+                lens[k++] = n_pcm[i];
+            }
+        }
+        am_mel_result *out = mels;
+        int mrc = k ? am_mel_compute_batch(mel, clips, lens, k, out) : 0;
+        char mel_err[256];
+        snprintf(mel_err, sizeof mel_err, "%s", mrc ? am_last_error() : "");
+        for (int i = 0, m_i = 0; i < n; i++) {
+            sreq *r = batch[i];
+            if (!codes[i]) {
+                if (mrc) {
+                    codes[i] = mrc;
+                    snprintf(errs[i], sizeof errs[i], "%s", mel_err);
+                } else if (!(r->job = am_job_create(s->dc, &out[m_i], &r->params))) {
+                    codes[i] = am_last_error_code() ? am_last_error_code() : AM_EINTERNAL;
+                    snprintf(errs[i], sizeof errs[i], "%s", am_last_error());
+                    am_mel_free_result(&out[m_i]);
+                } else {
+                    am_job_set_priority(r->job, r->priority, r->deadline);
+                    am_job_set_user(r->job, r);
+                }
+                m_i++;
+            }
+            am_audio_free(pcm[i]);
+            pcm[i] = NULL;
+        }
+        // hand over: failures end here, the rest go to the engine
+        pthread_mutex_lock(&s->lock);
+        int n_fail = 0;
+        for (int i = 0; i < n; i++) {
+            sreq *r = batch[i];
+            if (codes[i] || r->cancel) {
+                if (!codes[i]) {
+                    codes[i] = r->cancel;
+                    snprintf(errs[i], sizeof errs[i], "%s", am_strerror(r->cancel));
+                }
+                unlink_req(s, r);
+                batch[n_fail] = r;
+                codes[n_fail] = codes[i];
+                memcpy(errs[n_fail], errs[i], sizeof errs[i]);
+                n_fail++;
+            } else {
+                r->state = RQ_READY;
+            }
+        }
+        pthread_cond_signal(&s->engine_cv);
+        pthread_mutex_unlock(&s->lock);
+        for (int i = 0; i < n_fail; i++) complete(s, batch[i], codes[i], errs[i]);
+    }
+done:
+    am_mel_free(mel);
+    free(batch);
+    free(pcm);
+    free(n_pcm);
+    free(mels);
+    free(errs);
+    free(codes);
+    return NULL;
+}
+
+// ---------------------------------------------------------------- engine thread
+// Finished jobs, collected by on_finish during engine calls and completed after.
+typedef struct {
+    sreq *v[4096];
+    int n;
+} finished_list;
+
+static void on_finish(am_job *j, void *ctx) {
+    finished_list *f = ctx;
+    if (f->n < (int)AM_ARRAY_LEN(f->v)) f->v[f->n++] = am_job_user(j);
+}
+
+static void finish_collected(am_sched *s, finished_list *f) {
+    if (!f->n) return;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < f->n; i++) unlink_req(s, f->v[i]);
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < f->n; i++) {
+        sreq *r = f->v[i];
+        const char *msg = NULL;
+        const int err = am_job_state(r->job) == AM_JOB_DONE ? 0 : am_job_error(r->job, &msg);
+        complete(s, r, err, msg);
+    }
+    f->n = 0;
+}
+
+// Cancellations and deadlines, and admission of ready requests into the
+// engine. Lock held; requests to end are moved to `ended` (unlinked).
+static int housekeeping(am_sched *s, sreq **ended, int cap, double now) {
+    int n = 0;
+    int engine_jobs = am_engine_pending(s->engine);
+    for (sreq *r = s->live, *next; r; r = next) {
+        next = r->next;
+        if (!r->cancel && r->deadline > 0 && now >= r->deadline) r->cancel = AM_ETIMEDOUT;
+        if (r->cancel && r->state != RQ_AUDIO_BUSY && n < cap) {
+            if (r->state == RQ_ENGINE) {
+                am_engine_remove(s->engine, r->job);
+                engine_jobs--;
+            }
+            unlink_req(s, r);
+            ended[n++] = r;
+        }
+    }
+    // admission: batched mode admits every ready request (the engine's slot
+    // limit bounds the windows in flight); sequential mode one at a time
+    for (;;) {
+        if (!s->p.enable_batching && engine_jobs > 0) break;
+        sreq *best = NULL;
+        for (sreq *r = s->live; r; r = r->next)
+            if (r->state == RQ_READY &&
+                (!best || r->priority > best->priority ||
+                 (r->priority == best->priority && r->submit_t < best->submit_t)))
+                best = r;
+        if (!best) break;
+        if (am_engine_add(s->engine, best->job)) break;
+        best->state = RQ_ENGINE;
+        engine_jobs++;
+    }
+    return n;
+}
+
+// The earliest deadline among live requests (0 = none). Lock held.
+static double next_deadline(const am_sched *s) {
+    double d = 0;
+    for (const sreq *r = s->live; r; r = r->next)
+        if (r->deadline > 0 && !r->cancel && (d == 0 || r->deadline < d)) d = r->deadline;
+    return d;
+}
+
+static void timed_wait(am_sched *s, double until) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double wait = until - am_time_s();
+    if (wait < 0) wait = 0;
+    if (wait > 1.0) wait = 1.0;
+    const long ns = ts.tv_nsec + (long)(wait * 1e9);
+    ts.tv_sec += ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
+    pthread_cond_timedwait(&s->engine_cv, &s->lock, &ts);
+}
+
+static void *engine_main(void *arg) {
+    am_sched *s = arg;
+    finished_list *fin = calloc(1, sizeof *fin);
+    sreq *ended[256];
+    am_engine_params ep = am_engine_default_params();
+    ep.max_batch = s->p.enable_batching ? s->p.max_batch_size : 1;
+    ep.max_windows = s->p.enable_batching ? s->p.max_windows : 1;
+    ep.on_finish = on_finish;
+    ep.ctx = fin;
+    if (!fin || !(s->engine = am_engine_create(s->dc, &ep))) {
+        fprintf(stderr, "amanuensis: engine: %s\n", am_last_error());
+        free(fin);
+        return NULL;
+    }
+    const double max_wait = (s->p.enable_batching ? s->p.max_wait_ms : 0) / 1000.0;
+    int last_was_encode = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        const double now = am_time_s();
+        int n_end = housekeeping(s, ended, (int)AM_ARRAY_LEN(ended), now);
+        const int waiting = am_engine_waiting_windows(s->engine);
+        const int active = am_engine_active_windows(s->engine);
+        s->active_windows = active;
+        s->waiting_windows = waiting;
+        const double oldest = am_engine_oldest_wait(s->engine);
+        const int free_slots = ep.max_windows - active;
+        // hybrid collector: a full batch waits, or the oldest window has waited long enough
+        const int fire = waiting > 0 && (waiting >= ep.max_batch || now - oldest >= max_wait);
+        int action = 0; // 1 encode, 2 decode
+        if (fire && free_slots > 0 && (active == 0 || !last_was_encode)) action = 1;
+        else if (active > 0) action = 2;
+        if (!action && !n_end) {
+            if (s->stopping && s->n_live == 0 && s->n_unfinished == 0) {
+                pthread_mutex_unlock(&s->lock);
+                break;
+            }
+            double until = now + 1.0;
+            if (waiting > 0 && free_slots > 0) until = oldest + max_wait;
+            const double dl = next_deadline(s);
+            if (dl > 0 && dl < until) until = dl;
+            timed_wait(s, until);
+        }
+        pthread_mutex_unlock(&s->lock);
+        for (int i = 0; i < n_end; i++) complete(s, ended[i], ended[i]->cancel, NULL);
+        if (action == 1) {
+            const double t0 = am_time_s();
+            const int k = am_engine_encode(s->engine, AM_MIN(ep.max_batch, free_slots));
+            if (k > 0 && s->metrics) am_metrics_batch(s->metrics, AM_BATCH_ENCODER, k, am_time_s() - t0);
+            last_was_encode = 1;
+        } else if (action == 2) {
+            const double t0 = am_time_s();
+            const int k = am_engine_decode_step(s->engine);
+            if (k > 0 && s->metrics) am_metrics_batch(s->metrics, AM_BATCH_DECODER, k, am_time_s() - t0);
+            last_was_encode = 0;
+        }
+        finish_collected(s, fin);
+    }
+    am_engine_free(s->engine);
+    s->engine = NULL;
+    free(fin);
+    return NULL;
+}
+
+// ---------------------------------------------------------------- lifecycle
+am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_sched_params *p,
+                          am_metrics *metrics) {
+    am_sched_params def = am_sched_default_params();
+    if (!p) p = &def;
+    if (!m || !tok || p->max_batch_size < 1 || p->max_batch_size > 256 || p->max_wait_ms < 0 ||
+        p->max_windows < 1 || p->max_windows > 4096 || p->max_queue < 1) {
+        am_set_error(AM_EINVAL, "invalid scheduler parameters");
+        return NULL;
+    }
+    am_sched *s = calloc(1, sizeof *s);
+    if (!s) {
+        am_set_error(AM_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->p = *p;
+    s->m = m;
+    s->tok = tok;
+    s->metrics = metrics;
+    s->next_id = 1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->audio_cv, NULL);
+    pthread_cond_init(&s->engine_cv, NULL);
+    pthread_cond_init(&s->idle_cv, NULL);
+    if (!(s->dc = am_decoding_create(m, tok))) goto fail;
+    if (pthread_create(&s->engine_thread, NULL, engine_main, s)) {
+        am_set_error(AM_ENOMEM, "cannot start the engine thread");
+        goto fail;
+    }
+    if (pthread_create(&s->audio_thread, NULL, audio_main, s)) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = 1;
+        pthread_cond_broadcast(&s->engine_cv);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->engine_thread, NULL);
+        am_set_error(AM_ENOMEM, "cannot start the audio thread");
+        goto fail;
+    }
+    s->threads_started = 1;
+    return s;
+fail:
+    am_decoding_free(s->dc);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->audio_cv);
+    pthread_cond_destroy(&s->engine_cv);
+    pthread_cond_destroy(&s->idle_cv);
+    free(s);
+    return NULL;
+}
+
+// Mark every live request to end with `status`. Lock held.
+static void cancel_all(am_sched *s, int status) {
+    for (sreq *r = s->live; r; r = r->next)
+        if (!r->cancel) r->cancel = status;
+    pthread_cond_broadcast(&s->engine_cv);
+    pthread_cond_broadcast(&s->audio_cv);
+}
+
+void am_sched_free(am_sched *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->draining = 1;
+    s->stopping = 1;
+    cancel_all(s, AM_ESHUTDOWN);
+    pthread_mutex_unlock(&s->lock);
+    if (s->threads_started) {
+        pthread_join(s->audio_thread, NULL);
+        pthread_join(s->engine_thread, NULL);
+    }
+    // anything left (e.g. the engine failed to start) ends here
+    for (sreq *r = s->live, *next; r; r = next) {
+        next = r->next;
+        s->n_live--;
+        complete(s, r, AM_ESHUTDOWN, NULL);
+    }
+    s->live = NULL;
+    am_decoding_free(s->dc);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->audio_cv);
+    pthread_cond_destroy(&s->engine_cv);
+    pthread_cond_destroy(&s->idle_cv);
+    free(s);
+}
+
+// ---------------------------------------------------------------- API
+int am_sched_submit(am_sched *s, const am_sched_request *req, uint64_t *id) {
+    if (!s || !req || !req->done || (!req->audio && req->audio_size))
+        return am_set_error(AM_EINVAL, "invalid request");
+    const am_transcribe_params *tp = &req->params;
+    if (tp->language && *tp->language && am_tokenizer_lang_index(tp->language) < 0)
+        return am_set_error(AM_EINVAL, "unsupported language '%s'", tp->language);
+    sreq *r = calloc(1, sizeof *r);
+    if (!r) return am_set_error(AM_ENOMEM, "out of memory");
+    r->audio = malloc(req->audio_size ? req->audio_size : 1);
+    r->language = tp->language ? strdup(tp->language) : NULL;
+    r->prompt = tp->initial_prompt ? strdup(tp->initial_prompt) : NULL;
+    if (!r->audio || (tp->language && !r->language) || (tp->initial_prompt && !r->prompt)) {
+        free_req(r);
+        return am_set_error(AM_ENOMEM, "out of memory for the upload");
+    }
+    if (req->audio_size) memcpy(r->audio, req->audio, req->audio_size);
+    r->audio_size = req->audio_size;
+    r->params = *tp;
+    r->params.language = r->language;
+    r->params.initial_prompt = r->prompt;
+    r->priority = req->priority;
+    r->submit_t = am_time_s();
+    const double timeout = req->timeout_s > 0 ? req->timeout_s : s->p.default_timeout_s;
+    r->deadline = timeout > 0 ? r->submit_t + timeout : 0;
+    r->done = req->done;
+    r->user = req->user;
+    r->state = RQ_AUDIO_QUEUED;
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    if (s->draining) rc = am_set_error(AM_ESHUTDOWN, "the server is shutting down");
+    else if (s->n_unfinished >= s->p.max_queue)
+        rc = am_set_error(AM_EFULL, "too many requests in flight (%d); retry later", s->n_unfinished);
+    if (!rc) {
+        r->id = s->next_id++;
+        r->next = s->live;
+        s->live = r;
+        s->n_live++;
+        s->n_unfinished++;
+        if (id) *id = r->id;
+        pthread_cond_signal(&s->audio_cv);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc) free_req(r);
+    return rc;
+}
+
+void am_sched_cancel(am_sched *s, uint64_t id) {
+    pthread_mutex_lock(&s->lock);
+    for (sreq *r = s->live; r; r = r->next)
+        if (r->id == id && !r->cancel) {
+            r->cancel = AM_ECANCELED;
+            pthread_cond_signal(&s->engine_cv);
+            break;
+        }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int am_sched_drain(am_sched *s, double timeout_s) {
+    pthread_mutex_lock(&s->lock);
+    s->draining = 1;
+    const double until = am_time_s() + (timeout_s > 0 ? timeout_s : 0);
+    while (s->n_unfinished > 0 && am_time_s() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->idle_cv, &s->lock, &ts);
+    }
+    const int left = s->n_unfinished;
+    if (left) {
+        cancel_all(s, AM_ESHUTDOWN);
+        // the scheduler threads end them; wait briefly for their callbacks
+        const double until2 = am_time_s() + 10.0;
+        while (s->n_unfinished > 0 && am_time_s() < until2) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->idle_cv, &s->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return left;
+}
+
+int am_sched_draining(const am_sched *s) { return s->draining; }
+
+void am_sched_state(am_sched *s, am_metrics_state *st) {
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&s->lock);
+    st->enabled = s->p.enable_batching;
+    st->mode = s->p.enable_batching ? "batched" : "sequential";
+    st->max_batch_size = s->p.enable_batching ? s->p.max_batch_size : 1;
+    st->max_wait_ms = s->p.enable_batching ? s->p.max_wait_ms : 0;
+    st->max_windows = s->p.enable_batching ? s->p.max_windows : 1;
+    st->max_queue = s->p.max_queue;
+    st->device = "cpu";
+    st->model = s->m->name;
+    // queued: not yet in the engine, plus the engine's windows waiting for the encoder
+    for (const sreq *r = s->live; r; r = r->next) st->queue_depth += r->state != RQ_ENGINE;
+    st->queue_depth += s->waiting_windows;
+    st->pending_results = s->n_unfinished;
+    st->active_sequences = s->active_windows;
+    st->draining = s->draining;
+    pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,105 @@
+// am_sched.h — the cross-request batching scheduler behind the server.
+//
+// Requests (raw audio bytes + transcription parameters) are admitted into a
+// bounded queue ordered by priority, then deadline, then arrival. An audio
+// worker decodes them (any container) and computes their mel spectrograms in
+// batches (one am_mel_compute_batch call per batch). One engine thread owns
+// the model compute: it runs an am_engine over all admitted jobs — encoder
+// batches formed by the hybrid collector (BATCH_MAX_SIZE windows, or the
+// oldest has waited BATCH_MAX_WAIT_MS) and continuous-batching decoder steps
+// that advance every active window of every request at once. Windows join
+// after their encoder pass and leave at end-of-text; fallback retries and the
+// next window of a long file re-enter as new work.
+//
+// Interleaving policy: while windows are decoding, an encoder batch is formed
+// only when the collector fires, and between two encoder batches at least one
+// decoder step runs, so decoding never starves behind encoder work; when
+// nothing decodes, a batch is encoded as soon as the collector fires (an idle
+// engine never waits longer than BATCH_MAX_WAIT_MS for company).
+//
+// With batching disabled (ENABLE_BATCHING=false) the same engine runs one
+// request at a time, one window at a time (the sequential mode).
+//
+// Every request ends exactly once in its completion callback, called from a
+// scheduler thread: success (the job, handed over), or an error — bad audio,
+// cancelled, timed out, shutting down — which never affects other requests.
+//
+// Ownership: the scheduler borrows the model and tokenizer (they outlive it)
+// and copies request audio. Thread-safety: submit/cancel/stats/drain may be
+// called from any thread.
+#ifndef AM_SCHED_H
+#define AM_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am_metrics.h"
+#include "am_model.h"
+#include "am_tokenizer.h"
+#include "am_transcribe.h"
+
+typedef struct {
+    int enable_batching;      // ENABLE_BATCHING; 0 = sequential mode. Default 1.
+    int max_batch_size;       // BATCH_MAX_SIZE: windows per encoder batch / mel batch. Default 8.
+    int max_wait_ms;          // BATCH_MAX_WAIT_MS: oldest waiting window forces a batch. Default 50.
+    int max_windows;          // windows decoding at once (memory cap: each holds cross K/V + KV cache). Default 32.
+    int max_queue;            // requests admitted but not finished before submit returns AM_EFULL. Default 64.
+    double max_audio_s;       // longest accepted audio in seconds (0 = unlimited). Default 3 hours.
+    double default_timeout_s; // per-request deadline when the caller gives none (seconds). Default 60.
+} am_sched_params;
+
+am_sched_params am_sched_default_params(void);
+// Apply ENABLE_BATCHING, BATCH_MAX_SIZE, BATCH_MAX_WAIT_MS from the environment.
+void am_sched_params_from_env(am_sched_params *p);
+
+typedef struct am_sched am_sched;
+
+// The outcome of one request, passed to its completion callback.
+typedef struct {
+    int status;            // 0, or AM_EAUDIO / AM_ERANGE (audio too long) / AM_ECANCELED /
+                           // AM_ETIMEDOUT / AM_ESHUTDOWN / AM_EINVAL / AM_ENOMEM / AM_EINTERNAL
+    const char *error;     // message when status != 0 (valid during the callback only)
+    am_job *job;           // on success: the finished job; the callee owns it (am_job_free)
+    double queue_wait_s;   // submit -> first window encoded
+    double processing_s;   // submit -> done
+    double audio_s;        // seconds of audio
+} am_sched_result;
+
+typedef void (*am_sched_done_fn)(void *user, const am_sched_result *res);
+
+typedef struct {
+    const void *audio;          // encoded audio bytes (copied by submit)
+    size_t audio_size;
+    am_transcribe_params params; // pointers inside (language, initial_prompt) are copied
+    int priority;               // higher first. Default 0.
+    double timeout_s;           // deadline from submit; <= 0 uses default_timeout_s
+    am_sched_done_fn done;      // completion callback (required)
+    void *user;                 // passed to done
+} am_sched_request;
+
+am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_sched_params *p,
+                          am_metrics *metrics);
+// Stops accepting, cancels what is left (AM_ESHUTDOWN), joins the threads.
+void am_sched_free(am_sched *s);
+
+// Queue a request. Returns 0 and its id in *id, AM_EFULL when the queue is
+// full (HTTP 429), AM_ESHUTDOWN while draining (503), AM_EINVAL for bad
+// parameters (e.g. unknown language). On error `done` is never called.
+int am_sched_submit(am_sched *s, const am_sched_request *req, uint64_t *id);
+
+// Cancel a request (client gone): its work stops and its slots are freed at
+// the next scheduler step; `done` is called with AM_ECANCELED. Unknown or
+// finished ids are ignored.
+void am_sched_cancel(am_sched *s, uint64_t id);
+
+// Stop accepting new requests (submit -> AM_ESHUTDOWN) and wait up to
+// timeout_s for admitted requests to finish; those still running then are
+// cancelled with AM_ESHUTDOWN. Returns the number that had to be cancelled.
+int am_sched_drain(am_sched *s, double timeout_s);
+
+int am_sched_draining(const am_sched *s);
+
+// A consistent snapshot for /stats/batching, /metrics and /ready.
+void am_sched_state(am_sched *s, am_metrics_state *st);
+
+#endif // AM_SCHED_H
