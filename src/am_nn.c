@@ -278,10 +278,14 @@ void am_nn_gelu(float *x, size_t n) { parallel_range(n, PARALLEL_ELEMS, gelu_ran
 // e^r by Cephes' expf polynomial, 2^n from the exponent bits; 0 below -87.3.
 // Written branch-free so the loops calling it vectorize.
 static inline float exp_nonpos(float x) {
+    union {
+        float f;
+        int32_t i;
+    } t, scale;
     const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
     const float xc = x < -87.0f ? -87.0f : x;
-    const float t = xc * 1.44269504088896341f + shift;
-    const float fn = t - shift;
+    t.f = xc * 1.44269504088896341f + shift;
+    const float fn = t.f - shift;
     const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -290,18 +294,14 @@ static inline float exp_nonpos(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t tb;
-    memcpy(&tb, &t, sizeof tb);
-    const int32_t n = tb - 0x4b400000; // integer value of fn
-    const int32_t bits = (n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return x < -87.0f ? 0.0f : p * scale;
+    scale.i = (t.i - 0x4b400000 + 127) << 23; // 2^n, n = the integer in t
+    return x < -87.0f ? 0.0f : p * scale.f;
 }
 
 AM_CLONES
 static void softmax_row(float *r, int N) {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
     double sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -336,6 +336,7 @@ void am_nn_add(float *restrict y, const float *restrict x, size_t n) {
 AM_CLONES
 double am_nn_logsumexp(const float *x, int n) {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     if (mx == -INFINITY) return -INFINITY;
     double s = 0;
