@@ -62,7 +62,8 @@ am_sched_params am_sched_default_params(void) {
         .enable_batching = 1,
         .max_batch_size = 8,
         .max_wait_ms = 50,
-        .max_windows = 32,
+        .max_windows = 0,
+        .window_memory_mb = 4096,
         .max_queue = 64,
         .max_audio_s = 3 * 3600.0,
         .default_timeout_s = 60.0,
@@ -397,7 +398,7 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
     am_sched_params def = am_sched_default_params();
     if (!p) p = &def;
     if (!m || !tok || p->max_batch_size < 1 || p->max_batch_size > 256 || p->max_wait_ms < 0 ||
-        p->max_windows < 1 || p->max_windows > 4096 || p->max_queue < 1) {
+        p->max_windows < 0 || p->max_windows > 4096 || p->max_queue < 1 || p->window_memory_mb < 0) {
         am_set_error(AM_EINVAL, "invalid scheduler parameters");
         return NULL;
     }
@@ -407,6 +408,12 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
         return NULL;
     }
     s->p = *p;
+    if (s->p.max_windows == 0) { // as many windows as the memory budget holds
+        const double per_window = (double)am_xkv_bytes(m) +
+                                  (double)m->hp.n_text_layer * 2 * m->hp.n_text_ctx * m->hp.n_text_state * sizeof(float);
+        const double n = (double)p->window_memory_mb * 1048576.0 / per_window;
+        s->p.max_windows = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    }
     s->m = m;
     s->tok = tok;
     s->metrics = metrics;

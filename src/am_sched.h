@@ -42,7 +42,9 @@ typedef struct {
     int enable_batching;      // ENABLE_BATCHING; 0 = sequential mode. Default 1.
     int max_batch_size;       // BATCH_MAX_SIZE: windows per encoder batch / mel batch. Default 8.
     int max_wait_ms;          // BATCH_MAX_WAIT_MS: oldest waiting window forces a batch. Default 50.
-    int max_windows;          // windows decoding at once (memory cap: each holds cross K/V + KV cache). Default 32.
+    int max_windows;          // windows decoding at once (each holds cross K/V + a KV cache); 0 = as many as
+                              // fit in window_memory_mb, at most 64. Default 0.
+    int window_memory_mb;     // memory for decoding windows when max_windows is 0 (MiB). Default 4096.
     int max_queue;            // requests admitted but not finished before submit returns AM_EFULL. Default 64.
     double max_audio_s;       // longest accepted audio in seconds (0 = unlimited). Default 3 hours.
     double default_timeout_s; // per-request deadline when the caller gives none (seconds). Default 60.
