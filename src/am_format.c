@@ -71,7 +71,8 @@ static void sb_append(sbuf *b, const char *s, size_t n) {
 static void sb_puts(sbuf *b, const char *s) { sb_append(b, s, strlen(s)); }
 
 void am_format_timestamp(double seconds, char marker, char *buf, size_t cap) {
-    if (!(seconds > 0)) seconds = 0;
+    if (!(seconds > 0)) seconds = 0;      // negative and NaN
+    if (seconds > 1e12) seconds = 1e12;   // and absurd values stay representable
     long long ms = (long long)nearbyint(seconds * 1000.0);
     const long long h = ms / 3600000;
     ms -= h * 3600000;
@@ -94,6 +95,26 @@ static void sb_cue_text(sbuf *b, const char *text) {
         }
         sb_append(b, t + i, 1);
     }
+}
+
+// Add a number printed as Python's json module prints it: the shortest
+// decimal that reads back as the same double (28.560000000000002 stays so;
+// cJSON's own printing would round it to 28.56).
+static void add_number(cJSON *o, const char *key, double v) {
+    char buf[64];
+    if (!isfinite(v)) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, sizeof buf, "%.0f", v);
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, v);
+            if (strtod(buf, NULL) == v) break;
+        }
+    }
+    cJSON_AddRawToObject(o, key, buf);
 }
 
 static const char *language_name(const char *code) {
@@ -150,7 +171,7 @@ static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_
     if (verbose) {
         cJSON_AddStringToObject(o, "task", tr->translate ? "translate" : "transcribe");
         cJSON_AddStringToObject(o, "language", language_name(tr->language));
-        cJSON_AddNumberToObject(o, "duration", tr->duration);
+        add_number(o, "duration", tr->duration);
     }
     cJSON_AddStringToObject(o, "text", text);
     if (verbose) {
@@ -162,24 +183,24 @@ static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_
             cJSON_AddItemToArray(segs, j);
             cJSON_AddNumberToObject(j, "id", s->id);
             cJSON_AddNumberToObject(j, "seek", s->seek);
-            cJSON_AddNumberToObject(j, "start", s->start);
-            cJSON_AddNumberToObject(j, "end", s->end);
+            add_number(j, "start", s->start);
+            add_number(j, "end", s->end);
             cJSON_AddStringToObject(j, "text", s->text);
             cJSON *toks = cJSON_AddArrayToObject(j, "tokens");
             for (int k = 0; toks && k < s->n_tokens; k++) cJSON_AddItemToArray(toks, cJSON_CreateNumber(s->tokens[k]));
-            cJSON_AddNumberToObject(j, "temperature", s->temperature);
-            cJSON_AddNumberToObject(j, "avg_logprob", s->avg_logprob);
-            cJSON_AddNumberToObject(j, "compression_ratio", s->compression_ratio);
-            cJSON_AddNumberToObject(j, "no_speech_prob", s->no_speech_prob);
+            add_number(j, "temperature", s->temperature);
+            add_number(j, "avg_logprob", s->avg_logprob);
+            add_number(j, "compression_ratio", s->compression_ratio);
+            add_number(j, "no_speech_prob", s->no_speech_prob);
         }
     }
     if (x && x->with_performance) {
         cJSON *p = cJSON_AddObjectToObject(o, "performance");
         if (p) {
-            cJSON_AddNumberToObject(p, "audio_duration_s", tr->duration);
-            cJSON_AddNumberToObject(p, "processing_time_s", x->processing_time_s);
+            add_number(p, "audio_duration_s", tr->duration);
+            add_number(p, "processing_time_s", x->processing_time_s);
             // processing time per second of audio (lower is faster)
-            cJSON_AddNumberToObject(p, "realtime_factor", tr->duration > 0 ? x->processing_time_s / tr->duration : 0);
+            add_number(p, "realtime_factor", tr->duration > 0 ? x->processing_time_s / tr->duration : 0);
             cJSON_AddStringToObject(p, "mode", x->mode ? x->mode : "batched");
         }
     }

@@ -85,6 +85,12 @@ am_job *am_job_create(const am_decoding *dc, am_mel_result *mel, const am_transc
     j->p = *p;
     j->p.initial_prompt = NULL; // not kept: encoded below
     j->p.language = NULL;       // kept in j->language
+    // an unknown language is an error for every model (get_tokenizer() checks
+    // it first); English-only models then transcribe in English regardless
+    if (p->language && *p->language && am_tokenizer_lang_index(p->language) < 0) {
+        am_set_error(AM_EINVAL, "unsupported language '%s'", p->language);
+        goto fail;
+    }
     if (!sp->is_multilingual) {
         snprintf(j->language, sizeof j->language, "en");
     } else if (p->language && *p->language) {
@@ -430,7 +436,10 @@ int am_engine_remove(am_engine *e, am_job *j) {
         release_slots(e, j);
         memmove(e->jobs + i, e->jobs + i + 1, (size_t)(e->n_jobs - i - 1) * sizeof *e->jobs);
         e->n_jobs--;
-        if (j->state == AM_JOB_DECODE) j->state = AM_JOB_ENCODE; // may be re-added later
+        if (j->state == AM_JOB_DECODE) { // may be re-added later: the window starts over
+            j->state = AM_JOB_ENCODE;
+            j->window_index--; // same sampling seed for the restarted window
+        }
         return 0;
     }
     return am_set_error(AM_EINVAL, "job not in the engine");

@@ -2,17 +2,27 @@
 //
 //   amanuensis transcribe -m MODEL [options] FILE...   transcribe files (batched together)
 //   amanuensis info -m MODEL [FILE...]                 model facts and stage timings
+//   amanuensis serve [-m MODEL] [--host A] [--port N]  the OpenAI-compatible HTTP server
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "am_audio.h"
 #include "am_decoder.h"
 #include "am_encoder.h"
 #include "am_format.h"
+#include "am_http.h"
 #include "am_mel.h"
+#include "am_metrics.h"
 #include "am_model.h"
+#include "am_sched.h"
 #include "am_transcribe.h"
 
 // ---------------------------------------------------------------- usage
@@ -38,6 +48,23 @@ static void usage(FILE *f) {
             "      -q, --quiet           no progress or timings on stderr\n"
             "  info -m MODEL [FILE...]   print the model's parameters; for each audio FILE,\n"
             "                            decode it and time the mel and encoder stages\n"
+            "  serve [-m MODEL] [options]  the OpenAI-compatible HTTP server\n"
+            "      (POST /v1/audio/transcriptions, /v1/audio/translations; GET /health, /ready,\n"
+            "      /v1/models, /stats/batching, /metrics). SIGTERM/SIGINT drain, then exit 0.\n"
+            "      --host ADDR           bind address (default 127.0.0.1; IPv6 literals work)\n"
+            "      --port N              TCP port (default 9050; 0 = ephemeral, printed at startup)\n"
+            "      --batching on|off     cross-request batching ($ENABLE_BATCHING, default on)\n"
+            "      --max-batch-size N    windows per encoder batch ($BATCH_MAX_SIZE, default 8)\n"
+            "      --max-wait-ms N       batch collection wait ($BATCH_MAX_WAIT_MS, default 50)\n"
+            "      --max-windows N       windows decoding at once (default 0 = as many as fit in memory)\n"
+            "      --max-queue N         requests in flight before 429 (default 64)\n"
+            "      --max-upload-mb X     upload limit ($AMANUENSIS_MAX_UPLOAD_MB, default 25)\n"
+            "      --timeout S           per-request deadline, 504 after it (default 60)\n"
+            "      --drain-timeout S     how long shutdown waits for in-flight work (default 30)\n"
+            "      --api-key KEY         require 'Authorization: Bearer KEY' on /v1, /stats, /metrics\n"
+            "                            (repeatable; $AMANUENSIS_API_KEYS, comma-separated)\n"
+            "      --threads-http N      HTTP polling threads (default 2)\n"
+            "      -q, --quiet           no per-request log lines\n"
             "\n"
             "MODEL defaults to $AMANUENSIS_MODEL. Get a real model with: make model MODEL=base.en\n");
 }
@@ -213,12 +240,19 @@ static int cmd_transcribe(int argc, char **argv) {
             NEED_NUMBER;
             tp.decode.no_speech_threshold = d;
         } else if (!strcmp(a, "--seed")) {
-            NEED_NUMBER;
-            tp.decode.seed = (uint64_t)d;
+            NEED_VALUE;
+            char *end;
+            errno = 0;
+            const unsigned long long seed = strtoull(v, &end, 10);
+            if (*end || end == v || errno || v[0] == '-') {
+                fprintf(stderr, "amanuensis: --seed must be a non-negative integer\n");
+                goto done;
+            }
+            tp.decode.seed = seed;
         } else if (!strcmp(a, "--batch")) {
             NEED_NUMBER;
             batch = (int)d;
-            if (batch < 1 || batch > 64) {
+            if (d != floor(d) || batch < 1 || batch > 64) {
                 fprintf(stderr, "amanuensis: --batch must be 1..64\n");
                 goto done;
             }
@@ -358,6 +392,212 @@ done:
     return rc;
 }
 
+// ---------------------------------------------------------------- serve
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+static int parse_flag(const char *v, int *out) {
+    if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) *out = 1;
+    else if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) *out = 0;
+    else return -1;
+    return 0;
+}
+
+// A number from a flag or the environment within [lo, hi]; prints why not.
+static int serve_number(const char *what, const char *v, double lo, double hi, double *out) {
+    if (parse_double(v, out) || *out < lo || *out > hi) {
+        fprintf(stderr, "amanuensis: %s: '%s' is not a number in [%g, %g]\n", what, v, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+static double json_number(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+    const char *model_path = getenv("AMANUENSIS_MODEL");
+    am_sched_params sp = am_sched_default_params();
+    am_sched_params_from_env(&sp);
+    am_http_params hp = am_http_default_params();
+    double upload_mb = 25, drain_timeout = 30, timeout = 60, d;
+    int quiet = 0, rc = 2;
+    const char **keys = calloc((size_t)argc + 1, sizeof *keys); // --api-key values
+    char *env_keys = NULL;
+    int n_keys = 0;
+    am_model *m = NULL;
+    am_tokenizer *tok = NULL;
+    am_metrics *metrics = NULL;
+    am_sched *sched = NULL;
+    am_http *http = NULL;
+    if (!keys) return 1;
+    const char *v = getenv("AMANUENSIS_MAX_UPLOAD_MB");
+    if (v && *v && serve_number("AMANUENSIS_MAX_UPLOAD_MB", v, 1e-6, 1e6, &upload_mb)) goto done;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        v = i + 1 < argc ? argv[i + 1] : NULL;
+        static const char *const with_value[] = {"-m", "--model", "--host", "--port", "--batching",
+                                                 "--max-batch-size", "--max-wait-ms", "--max-windows",
+                                                 "--max-queue", "--max-upload-mb", "--timeout", "--drain-timeout",
+                                                 "--api-key", "--threads-http"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
+        if (known && !v) {
+            fprintf(stderr, "amanuensis: %s needs a value\n", a);
+            goto done;
+        }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
+        else if (!strcmp(a, "--host")) hp.host = v;
+        else if (!strcmp(a, "--port")) {
+            if (serve_number(a, v, 0, 65535, &d)) goto done;
+            hp.port = (int)d;
+        } else if (!strcmp(a, "--batching")) {
+            if (parse_flag(v, &sp.enable_batching)) {
+                fprintf(stderr, "amanuensis: --batching must be on or off\n");
+                goto done;
+            }
+        } else if (!strcmp(a, "--max-batch-size")) {
+            if (serve_number(a, v, 1, 256, &d)) goto done;
+            sp.max_batch_size = (int)d;
+        } else if (!strcmp(a, "--max-wait-ms")) {
+            if (serve_number(a, v, 0, 60000, &d)) goto done;
+            sp.max_wait_ms = (int)d;
+        } else if (!strcmp(a, "--max-windows")) {
+            if (serve_number(a, v, 0, 4096, &d)) goto done;
+            sp.max_windows = (int)d;
+        } else if (!strcmp(a, "--max-queue")) {
+            if (serve_number(a, v, 1, 1e6, &d)) goto done;
+            sp.max_queue = (int)d;
+        } else if (!strcmp(a, "--max-upload-mb")) {
+            if (serve_number(a, v, 1e-6, 1e6, &upload_mb)) goto done;
+        } else if (!strcmp(a, "--timeout")) {
+            if (serve_number(a, v, 1e-6, 1e7, &timeout)) goto done;
+        } else if (!strcmp(a, "--drain-timeout")) {
+            if (serve_number(a, v, 0, 1e7, &drain_timeout)) goto done;
+        } else if (!strcmp(a, "--api-key")) {
+            if (!*v) {
+                fprintf(stderr, "amanuensis: --api-key must not be empty\n");
+                goto done;
+            }
+            keys[n_keys++] = v;
+        } else if (!strcmp(a, "--threads-http")) {
+            if (serve_number(a, v, 1, 64, &d)) goto done;
+            hp.threads = (int)d;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        } else {
+            fprintf(stderr, "amanuensis: serve: unknown argument '%s'\n", a);
+            usage(stderr);
+            goto done;
+        }
+        i++; // the value
+    }
+    if (n_keys == 0 && (v = getenv("AMANUENSIS_API_KEYS")) && *v) { // flags override the environment
+        if (!(env_keys = strdup(v))) goto done;
+        for (char *save = NULL, *k = strtok_r(env_keys, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+            while (*k == ' ') k++;
+            size_t n = strlen(k);
+            while (n > 0 && k[n - 1] == ' ') k[--n] = 0;
+            if (*k && n_keys < argc) keys[n_keys++] = k;
+        }
+    }
+    if (!model_path || !*model_path) {
+        fprintf(stderr, "amanuensis: serve: no model given (-m MODEL or $AMANUENSIS_MODEL).\n"
+                        "  get one with:  make model MODEL=base.en\n"
+                        "  then run:      AMANUENSIS_MODEL=models/ggml-base.en.bin amanuensis serve\n");
+        goto done;
+    }
+    hp.max_upload_bytes = (size_t)(upload_mb * 1048576.0);
+    hp.request_timeout_s = timeout;
+    sp.default_timeout_s = timeout;
+    hp.api_keys = keys;
+    hp.n_api_keys = n_keys;
+    hp.log_requests = !quiet;
+
+    // SIGINT/SIGTERM: blocked in every thread created from here on and taken
+    // by sigtimedwait below; the handler covers threads that existed before
+    // (a BLAS pool started by a library constructor) by setting the flag.
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+
+    rc = 1;
+    const double t0 = am_time_s();
+    if (!(m = am_model_load(model_path)) ||
+        !(tok = am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab)) ||
+        !(metrics = am_metrics_create()) || !(sched = am_sched_create(m, tok, &sp, metrics)) ||
+        !(http = am_http_start(&hp, sched, metrics, m, tok))) {
+        fprintf(stderr, "amanuensis: serve: %s\n", am_last_error());
+        goto cleanup;
+    }
+    am_metrics_state cfg; // the effective configuration (max_windows may have been derived)
+    am_sched_state(sched, &cfg);
+    fprintf(stderr,
+            "amanuensis: serving %s (%s, %s weights, loaded in %.0f ms): batching %s (max batch %d, max wait %d ms, "
+            "max windows %d), queue %d, upload limit %.1f MB, timeout %g s, drain timeout %g s, %d HTTP thread(s), "
+            "API keys: %d\n",
+            m->name, am_model_is_multilingual(m) ? "multilingual" : "English-only", am_model_type_name(m->weight_type),
+            1e3 * (am_time_s() - t0), sp.enable_batching ? "on" : "off", cfg.max_batch_size, cfg.max_wait_ms,
+            cfg.max_windows, cfg.max_queue, upload_mb, timeout, drain_timeout, hp.threads, n_keys);
+    const int v6 = strchr(hp.host, ':') != NULL;
+    fprintf(stderr, "amanuensis: listening on http://%s%s%s:%d\n", v6 ? "[" : "", hp.host, v6 ? "]" : "",
+            am_http_port(http));
+    fflush(stderr);
+
+    while (!g_stop_signal) {
+        const struct timespec tick = {0, 200 * 1000000L};
+        const int sig = sigtimedwait(&stop_set, NULL, &tick);
+        if (sig > 0) g_stop_signal = sig;
+    }
+    fprintf(stderr, "amanuensis: %s received: draining (up to %g s)\n", g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+            drain_timeout);
+    am_http_begin_drain(http);
+    const double t_drain = am_time_s();
+    const int cut = am_sched_drain(sched, drain_timeout);
+    am_http_counts hc = {0};
+    am_http_stop(http, 5.0, &hc); // delivers the drained requests' responses
+    http = NULL;
+    am_metrics_state st;
+    am_sched_state(sched, &st);
+    st.model = m->name;
+    char *js = am_metrics_stats_json(metrics, &st);
+    cJSON *stats = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    fprintf(stderr,
+            "amanuensis: drained in %.2f s (%d request(s) cut off at the drain timeout); HTTP: %ld responses, %ld "
+            "transcriptions ok, %ld 4xx, %ld 5xx; scheduler: %.0f requests, %.0f batches, avg batch size %.2f, %.0f "
+            "errors, %.0f cancelled, %.0f timed out\n",
+            am_time_s() - t_drain, cut, hc.requests, hc.transcriptions_ok, hc.client_errors, hc.server_errors,
+            json_number(stats, "total_requests"), json_number(stats, "total_batches"),
+            json_number(stats, "avg_batch_size"), json_number(stats, "total_errors"), json_number(stats, "cancelled"),
+            json_number(stats, "timed_out"));
+    cJSON_Delete(stats);
+    rc = 0;
+cleanup:
+    am_http_stop(http, 1.0, NULL);
+    am_sched_free(sched);
+    am_metrics_free(metrics);
+    am_tokenizer_free(tok);
+    am_model_free(m);
+done:
+    free(env_keys);
+    free(keys);
+    return rc;
+}
+
 // ---------------------------------------------------------------- main
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -366,6 +606,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "transcribe")) return cmd_transcribe(argc, argv);
     if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
+    if (!strcmp(argv[1], "serve")) return cmd_serve(argc, argv);
     fprintf(stderr, "amanuensis: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

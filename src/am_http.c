@@ -1,0 +1,1060 @@
+// am_http.c — libmicrohttpd front end: routing, multipart parsing, auth,
+// OpenAI-shaped errors, suspend/resume around the scheduler, disconnect
+// watching, metrics and request logging.
+//
+// Request lifetime. Every request has a context (struct request) created on
+// the first access-handler call. It holds one reference for libmicrohttpd
+// (dropped in the completed notification) and, once submitted, one for the
+// scheduler (dropped at the end of the completion callback); whoever drops
+// the last frees it. All shared flags (submitted/done/suspended, the watch
+// list, counters) are guarded by h->mu, and no MHD function is ever called
+// with h->mu held.
+//
+// Suspend / resume protocol (no lost wake-up either way round):
+//   handler:  submit; MHD_suspend_connection; lock; if done -> resume it
+//             ourselves, else suspended = 1 and join the watch list; unlock
+//   callback: lock; store result, done = 1; if suspended -> leave the watch
+//             list, suspended = 0, remember to resume; unlock; resume;
+//             lock; pending--, unref; unlock
+// The resumed connection re-enters the handler, which renders the result.
+//
+// Disconnects: MHD does not watch suspended sockets, so a watcher thread polls
+// their fds every WATCH_INTERVAL_MS (POLLHUP/POLLERR, or POLLRDHUP/POLLIN with
+// recv(MSG_PEEK) == 0) and calls am_sched_cancel(id); the scheduler then
+// completes with AM_ECANCELED, which resumes the connection so MHD cleans up.
+// The watcher only ever uses copied ids, never contexts, outside the lock.
+#include "am_http.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "am_common.h"
+#include "am_format.h"
+
+#define BODY_SLACK (64 * 1024)         // multipart framing + text fields allowed beyond the file limit
+#define FIELD_MAX (16 * 1024)          // longest accepted text field
+#define PP_BUFFER (64 * 1024)          // MHD post processor buffer
+#define CONN_MEMORY (256 * 1024)       // MHD per-connection memory (read buffer)
+#define WATCH_INTERVAL_MS 50           // disconnect polling period
+#define STATUS_CLIENT_GONE 499         // logged / counted when the client went away first
+
+enum { EP_TRANSCRIBE, EP_TRANSLATE, EP_HEALTH, EP_READY, EP_MODELS, EP_STATS, EP_METRICS, EP_OTHER };
+static const char *const ep_label[] = {"transcriptions", "translations", "health", "ready",
+                                       "models",         "stats",        "metrics", "other"};
+
+// PH_DEFER: a request answered once fully received (keeps the connection
+// alive; answering from the first call would make MHD close it).
+enum { PH_DEFER, PH_BODY, PH_WAIT, PH_ANSWERED };
+#define DISCARD_MAX (1 << 20) // body bytes ignored on a deferred request before closing
+
+// text form fields we keep
+enum { F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_TEMPERATURE_INC, F_PRIORITY, F_STREAM, F_COUNT };
+static const char *const field_names[F_COUNT] = {"model",       "language",        "prompt",   "response_format",
+                                                 "temperature", "temperature_inc", "priority", "stream"};
+// what the current multipart part is
+enum { PART_IGNORE = -1, PART_FILE = F_COUNT, PART_GRANULARITY = F_COUNT + 1 };
+
+typedef struct request request;
+
+struct am_http {
+    am_http_params p;
+    char *host;
+    char **keys;
+    size_t *key_lens;
+    am_sched *sched;
+    am_metrics *metrics;
+    const am_model *model;
+    const am_tokenizer *tok;
+    struct MHD_Daemon *daemon;
+    int port;
+    long created;     // unix time at start (the /v1/models "created")
+    const char *mode; // "batched" / "sequential"
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    request *watch;   // suspended transcription requests (doubly linked)
+    int n_suspended;  // in the watch list
+    int n_pending;    // submitted, completion callback not finished
+    int n_live;       // request contexts alive
+    int draining, stopping;
+    pthread_t watcher;
+    int watcher_started;
+    am_http_counts counts;
+    atomic_ulong next_rid;
+    unsigned long rid_seed;
+};
+
+struct request {
+    am_http *h;
+    struct MHD_Connection *conn;
+    char method[16];
+    char url[160];
+    char id[40];
+    int ep, phase;
+    int refs;         // MHD + scheduler (h->mu)
+    double t_start;
+    // first error found while receiving
+    int err_status;
+    const char *err_param, *err_code;
+    char err_msg[256];
+    // body
+    struct MHD_PostProcessor *pp;
+    size_t body_bytes;
+    unsigned char *audio;
+    size_t audio_len, audio_cap;
+    int have_file;
+    char *fields[F_COUNT];
+    int header_priority, has_header_priority;
+    // current multipart part
+    int part_open, part_kind;
+    char part_key[64];
+    size_t part_len;
+    unsigned char *part_buf;
+    size_t part_cap;
+    // scheduling (h->mu)
+    am_format fmt;
+    uint64_t sched_id;
+    int submitted, done, suspended, responded;
+    int fd;
+    request *wprev, *wnext;
+    // result (written by the callback before done = 1)
+    int res_status;
+    char res_msg[256];
+    am_job *job;
+};
+
+am_http_params am_http_default_params(void) {
+    am_http_params p = {
+        .host = "127.0.0.1",
+        .port = 9050,
+        .max_upload_bytes = (size_t)25 << 20,
+        .request_timeout_s = 60.0,
+        .idle_timeout_s = 30,
+        .threads = 2,
+        .api_keys = NULL,
+        .n_api_keys = 0,
+        .log_requests = 1,
+    };
+    return p;
+}
+
+// ---------------------------------------------------------------- small helpers
+static void trim(char *s) {
+    size_t n = strlen(s), a = 0;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) s[--n] = 0;
+    while (s[a] == ' ' || s[a] == '\t') a++;
+    if (a) memmove(s, s + a, n - a + 1);
+}
+
+static int parse_unit_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v < 0 || v > 1) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    const long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < -1000000 || v > 1000000) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+// Constant-time in the key bytes: every key is compared in full, no early exit.
+static int key_ok(const am_http *h, const char *given, size_t glen) {
+    unsigned ok = 0;
+    for (int k = 0; k < h->p.n_api_keys; k++) {
+        const char *key = h->keys[k];
+        const size_t klen = h->key_lens[k];
+        unsigned diff = glen != klen;
+        for (size_t i = 0; i < klen; i++)
+            diff |= (unsigned)((unsigned char)key[i] ^ (unsigned char)(i < glen ? given[i] : 0));
+        ok |= diff == 0;
+    }
+    return (int)ok;
+}
+
+// ---------------------------------------------------------------- request contexts
+static void request_free(request *rq) {
+    if (rq->pp) MHD_destroy_post_processor(rq->pp);
+    free(rq->audio);
+    free(rq->part_buf);
+    for (int i = 0; i < F_COUNT; i++) free(rq->fields[i]);
+    am_job_free(rq->job);
+    free(rq);
+}
+
+// Drop one reference; `pending_done` also ends a scheduler callback. Never
+// touches h after the lock is released.
+static void request_unref(request *rq, int pending_done) {
+    am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu);
+    if (pending_done) h->n_pending--;
+    const int last = --rq->refs == 0;
+    if (last) h->n_live--;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (last) request_free(rq);
+}
+
+static request *request_new(am_http *h, struct MHD_Connection *conn, const char *method, const char *url) {
+    request *rq = calloc(1, sizeof *rq);
+    if (!rq) return NULL;
+    rq->h = h;
+    rq->conn = conn;
+    rq->refs = 1;
+    rq->fd = -1;
+    rq->t_start = am_time_s();
+    rq->part_kind = PART_IGNORE;
+    snprintf(rq->method, sizeof rq->method, "%s", method ? method : "?");
+    snprintf(rq->url, sizeof rq->url, "%s", url ? url : "?");
+    const unsigned long n = atomic_fetch_add(&h->next_rid, 1);
+    snprintf(rq->id, sizeof rq->id, "req_%08lx%08lx", h->rid_seed & 0xffffffffUL, n & 0xffffffffUL);
+    pthread_mutex_lock(&h->mu);
+    h->n_live++;
+    pthread_mutex_unlock(&h->mu);
+    return rq;
+}
+
+// Record the first error found while receiving (later ones are consequences).
+static void set_err(request *rq, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void set_err(request *rq, int status, const char *param, const char *code, const char *fmt, ...) {
+    if (rq->err_status) return;
+    rq->err_status = status;
+    rq->err_param = param;
+    rq->err_code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rq->err_msg, sizeof rq->err_msg, fmt, ap);
+    va_end(ap);
+}
+
+// ---------------------------------------------------------------- responses
+// Count, time and log one answered request (once).
+static void record(request *rq, int status, const char *note) {
+    if (rq->responded) return;
+    rq->responded = 1;
+    am_http *h = rq->h;
+    const double lat = am_time_s() - rq->t_start;
+    if (h->metrics) am_metrics_http(h->metrics, ep_label[rq->ep], status, lat);
+    pthread_mutex_lock(&h->mu);
+    h->counts.requests++;
+    if (status >= 400 && status < 500) h->counts.client_errors++;
+    if (status >= 500) h->counts.server_errors++;
+    if (status == 200 && (rq->ep == EP_TRANSCRIBE || rq->ep == EP_TRANSLATE)) h->counts.transcriptions_ok++;
+    pthread_mutex_unlock(&h->mu);
+    if (h->p.log_requests)
+        fprintf(stderr, "amanuensis: %s %s %d %.1f ms %s%s%s%s\n", rq->method, rq->url, status, 1e3 * lat, rq->id,
+                note ? " (" : "", note ? note : "", note ? ")" : "");
+}
+
+// Queue a response. body is malloc'd and taken over when owned, else static.
+static enum MHD_Result respond(request *rq, int status, const char *ctype, char *body, size_t len, int owned,
+                               const char *hname, const char *hval, const char *note) {
+    rq->phase = PH_ANSWERED;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        if (owned) free(body);
+        record(rq, 500, "cannot create a response");
+        return MHD_NO;
+    }
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (ok == MHD_YES) ok = MHD_add_response_header(r, "X-Request-Id", rq->id);
+    if (ok == MHD_YES && hname) ok = MHD_add_response_header(r, hname, hval);
+    if (ok == MHD_YES) ok = MHD_queue_response(rq->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    record(rq, status, note);
+    return ok;
+}
+
+static enum MHD_Result respond_json(request *rq, int status, cJSON *o) {
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) {
+        static char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,"
+                            "\"code\":null}}";
+        return respond(rq, 500, "application/json", oom, sizeof oom - 1, 0, NULL, NULL, "out of memory");
+    }
+    return respond(rq, status, "application/json", s, strlen(s), 1, NULL, NULL, NULL);
+}
+
+// {"error": {"message", "type", "param", "code"}} with an optional extra header.
+static enum MHD_Result respond_error_h(request *rq, int status, const char *hname, const char *hval,
+                                       const char *param, const char *code, const char *msg) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *e = root ? cJSON_AddObjectToObject(root, "error") : NULL;
+    const char *type = status >= 500 ? "server_error" : "invalid_request_error";
+    int ok = e && cJSON_AddStringToObject(e, "message", msg) && cJSON_AddStringToObject(e, "type", type) &&
+             (param ? cJSON_AddStringToObject(e, "param", param) != NULL : cJSON_AddNullToObject(e, "param") != NULL) &&
+             (code ? cJSON_AddStringToObject(e, "code", code) != NULL : cJSON_AddNullToObject(e, "code") != NULL);
+    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!s) return respond_json(rq, 500, NULL);
+    return respond(rq, status, "application/json", s, strlen(s), 1, hname, hval, msg);
+}
+
+static enum MHD_Result respond_error(request *rq, int status, const char *param, const char *code, const char *fmt,
+                                     ...) __attribute__((format(printf, 5, 6)));
+static enum MHD_Result respond_error(request *rq, int status, const char *param, const char *code, const char *fmt,
+                                     ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *hname = status == 429 ? "Retry-After" : status == 401 ? "WWW-Authenticate" : NULL;
+    const char *hval = status == 429 ? "1" : status == 401 ? "Bearer" : NULL;
+    return respond_error_h(rq, status, hname, hval, param, code, msg);
+}
+
+// ---------------------------------------------------------------- multipart parsing
+// Apply the finished current part.
+static void part_close(request *rq) {
+    if (!rq->part_open) return;
+    rq->part_open = 0;
+    const int kind = rq->part_kind;
+    if (kind < 0 || kind == PART_FILE) return;
+    char *v = malloc(rq->part_len + 1);
+    if (!v) {
+        set_err(rq, 500, NULL, "out_of_memory", "out of memory");
+        return;
+    }
+    if (rq->part_len) memcpy(v, rq->part_buf, rq->part_len);
+    v[rq->part_len] = 0;
+    if (kind == PART_GRANULARITY) {
+        trim(v);
+        if (!strcmp(v, "word"))
+            set_err(rq, 400, "timestamp_granularities", "unsupported_value",
+                    "timestamp_granularities: \"word\" is not supported yet (only \"segment\")");
+        else if (strcmp(v, "segment") && *v)
+            set_err(rq, 400, "timestamp_granularities", "invalid_value",
+                    "timestamp_granularities: unknown value (expected \"segment\")");
+        free(v);
+        return;
+    }
+    if (kind != F_PROMPT) trim(v);
+    free(rq->fields[kind]);
+    rq->fields[kind] = v;
+}
+
+static void part_open(request *rq, const char *key, int is_file) {
+    rq->part_open = 1;
+    rq->part_len = 0;
+    snprintf(rq->part_key, sizeof rq->part_key, "%s", key);
+    rq->part_kind = PART_IGNORE;
+    if (!strcmp(key, "file")) rq->part_kind = PART_FILE;
+    else if (!strcmp(key, "timestamp_granularities[]") || !strcmp(key, "timestamp_granularities"))
+        rq->part_kind = PART_GRANULARITY;
+    else if (!is_file)
+        for (int i = 0; i < F_COUNT; i++)
+            if (!strcmp(key, field_names[i])) rq->part_kind = i;
+    if (rq->part_kind == PART_FILE) { // a second file part replaces the first
+        rq->have_file = 1;
+        rq->audio_len = 0;
+    }
+}
+
+static int grow(void *pp, size_t *cap, size_t need, size_t limit) {
+    unsigned char **p = pp;
+    if (need <= *cap) return 0;
+    size_t ncap = *cap ? *cap : 4096;
+    while (ncap < need) ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    if (ncap > limit) ncap = limit > need ? limit : need;
+    unsigned char *n = realloc(*p, ncap);
+    if (!n) return -1;
+    *p = n;
+    *cap = ncap;
+    return 0;
+}
+
+static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                    const char *content_type, const char *transfer_encoding, const char *data,
+                                    uint64_t off, size_t size) {
+    request *rq = cls;
+    am_http *h = rq->h;
+    (void)kind, (void)content_type, (void)transfer_encoding;
+    if (rq->err_status) return MHD_NO;
+    if (!key) key = "";
+    // a new part: another key, or a value starting over (repeated key)
+    if (!rq->part_open || strncmp(rq->part_key, key, sizeof rq->part_key - 1) || (off == 0 && rq->part_len > 0)) {
+        part_close(rq);
+        part_open(rq, key, filename != NULL);
+    }
+    if (off != rq->part_len) {
+        set_err(rq, 400, NULL, "invalid_multipart", "malformed multipart/form-data body");
+        return MHD_NO;
+    }
+    if (size == 0) return MHD_YES;
+    if (rq->part_kind == PART_FILE) {
+        if (rq->audio_len + size > h->p.max_upload_bytes) {
+            set_err(rq, 413, "file", "file_too_large", "the uploaded file exceeds the limit of %zu bytes",
+                    h->p.max_upload_bytes);
+            return MHD_NO;
+        }
+        if (grow(&rq->audio, &rq->audio_cap, rq->audio_len + size, h->p.max_upload_bytes)) {
+            set_err(rq, 500, NULL, "out_of_memory", "out of memory for the upload");
+            return MHD_NO;
+        }
+        memcpy(rq->audio + rq->audio_len, data, size);
+        rq->audio_len += size;
+    } else if (rq->part_kind >= 0) {
+        if (rq->part_len + size > FIELD_MAX) {
+            set_err(rq, 400, rq->part_kind < F_COUNT ? field_names[rq->part_kind] : "timestamp_granularities",
+                    "invalid_value", "form field '%s' is too long (limit %d bytes)", rq->part_key, FIELD_MAX);
+            return MHD_NO;
+        }
+        if (grow(&rq->part_buf, &rq->part_cap, rq->part_len + size, FIELD_MAX)) {
+            set_err(rq, 500, NULL, "out_of_memory", "out of memory");
+            return MHD_NO;
+        }
+        memcpy(rq->part_buf + rq->part_len, data, size);
+    }
+    rq->part_len += size;
+    return MHD_YES;
+}
+
+// ---------------------------------------------------------------- watch list (h->mu held)
+static void watch_add(am_http *h, request *rq) {
+    rq->wprev = NULL;
+    rq->wnext = h->watch;
+    if (h->watch) h->watch->wprev = rq;
+    h->watch = rq;
+    h->n_suspended++;
+}
+
+static void watch_remove(am_http *h, request *rq) {
+    if (rq->wprev) rq->wprev->wnext = rq->wnext;
+    else h->watch = rq->wnext;
+    if (rq->wnext) rq->wnext->wprev = rq->wprev;
+    rq->wprev = rq->wnext = NULL;
+    h->n_suspended--;
+}
+
+static void *watcher_main(void *arg) {
+    am_http *h = arg;
+    struct pollfd *pfd = NULL;
+    uint64_t *ids = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        size_t n = 0;
+        if ((size_t)h->n_suspended > cap) {
+            const size_t ncap = (size_t)h->n_suspended * 2;
+            struct pollfd *np = realloc(pfd, ncap * sizeof *np);
+            if (np) pfd = np;
+            uint64_t *ni = np ? realloc(ids, ncap * sizeof *ni) : NULL;
+            if (ni) {
+                ids = ni;
+                cap = ncap;
+            }
+        }
+        for (request *rq = h->watch; rq && n < cap; rq = rq->wnext) {
+            if (rq->fd < 0) continue;
+            pfd[n].fd = rq->fd;
+            pfd[n].events = POLLIN | POLLRDHUP;
+            pfd[n].revents = 0;
+            ids[n++] = rq->sched_id;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (n > 0 && poll(pfd, (nfds_t)n, 0) > 0) {
+            for (size_t i = 0; i < n; i++) {
+                const short ev = pfd[i].revents;
+                int gone = (ev & (POLLHUP | POLLERR)) != 0;
+                if (!gone && (ev & (POLLIN | POLLRDHUP))) {
+                    char c;
+                    const ssize_t r = recv(pfd[i].fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+                    gone = r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+                }
+                if (gone) am_sched_cancel(h->sched, ids[i]);
+            }
+        }
+        pthread_mutex_lock(&h->mu);
+        if (h->stopping) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += WATCH_INTERVAL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    }
+    pthread_mutex_unlock(&h->mu);
+    free(pfd);
+    free(ids);
+    return NULL;
+}
+
+// ---------------------------------------------------------------- scheduler completion
+static void on_done(void *user, const am_sched_result *res) {
+    request *rq = user;
+    am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu);
+    rq->res_status = res->status;
+    if (res->status) snprintf(rq->res_msg, sizeof rq->res_msg, "%s", res->error ? res->error : am_strerror(res->status));
+    rq->job = res->job;
+    rq->done = 1;
+    const int resume = rq->suspended;
+    if (resume) {
+        watch_remove(h, rq);
+        rq->suspended = 0;
+    }
+    struct MHD_Connection *conn = rq->conn;
+    pthread_mutex_unlock(&h->mu);
+    if (resume) MHD_resume_connection(conn);
+    request_unref(rq, 1);
+}
+
+// ---------------------------------------------------------------- endpoints
+static cJSON *model_object(const am_http *h) {
+    cJSON *o = cJSON_CreateObject();
+    if (o && cJSON_AddStringToObject(o, "id", h->model->name) && cJSON_AddStringToObject(o, "object", "model") &&
+        cJSON_AddNumberToObject(o, "created", (double)h->created) &&
+        cJSON_AddStringToObject(o, "owned_by", "amanuensis"))
+        return o;
+    cJSON_Delete(o);
+    return NULL;
+}
+
+static enum MHD_Result ep_models(request *rq, const char *id) {
+    am_http *h = rq->h;
+    if (id) {
+        if (strcmp(id, h->model->name))
+            return respond_error(rq, 404, "model", "model_not_found", "The model '%s' does not exist", id);
+        return respond_json(rq, 200, model_object(h));
+    }
+    cJSON *root = cJSON_CreateObject(), *m = model_object(h);
+    cJSON *data = root ? cJSON_AddArrayToObject(root, "data") : NULL;
+    if (!root || !m || !data || !cJSON_AddStringToObject(root, "object", "list")) {
+        cJSON_Delete(root);
+        cJSON_Delete(m);
+        return respond_json(rq, 500, NULL);
+    }
+    cJSON_AddItemToArray(data, m);
+    return respond_json(rq, 200, root);
+}
+
+static enum MHD_Result ep_ready(request *rq) {
+    am_http *h = rq->h;
+    am_metrics_state st;
+    am_sched_state(h->sched, &st);
+    pthread_mutex_lock(&h->mu);
+    const int draining = h->draining || st.draining;
+    pthread_mutex_unlock(&h->mu);
+    const char *reason = draining ? "draining" : st.pending_results >= st.max_queue ? "queue full" : NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "status", reason ? "unavailable" : "ready");
+        if (reason) cJSON_AddStringToObject(o, "reason", reason);
+        cJSON_AddStringToObject(o, "model", h->model->name);
+        cJSON_AddNumberToObject(o, "pending_results", st.pending_results);
+        cJSON_AddNumberToObject(o, "max_queue", st.max_queue);
+    }
+    return respond_json(rq, reason ? 503 : 200, o);
+}
+
+static enum MHD_Result ep_stats(request *rq, int prometheus) {
+    am_http *h = rq->h;
+    am_metrics_state st;
+    am_sched_state(h->sched, &st);
+    st.model = h->model->name;
+    pthread_mutex_lock(&h->mu);
+    st.draining |= h->draining;
+    pthread_mutex_unlock(&h->mu);
+    char *s = prometheus ? am_metrics_prometheus(h->metrics, &st) : am_metrics_stats_json(h->metrics, &st);
+    if (!s) return respond_error(rq, 500, NULL, NULL, "cannot render statistics: %s", am_last_error());
+    return respond(rq, 200, prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json", s,
+                   strlen(s), 1, NULL, NULL, NULL);
+}
+
+// First call of a transcription request: checks that need only the headers.
+static enum MHD_Result begin_upload(request *rq) {
+    am_http *h = rq->h;
+    struct MHD_Connection *c = rq->conn;
+    pthread_mutex_lock(&h->mu);
+    const int draining = h->draining;
+    pthread_mutex_unlock(&h->mu);
+    if (draining || am_sched_draining(h->sched))
+        return respond_error(rq, 503, NULL, "draining", "the server is shutting down; retry on another instance");
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long content_length = 0;
+    if (cl) {
+        char *end;
+        errno = 0;
+        content_length = strtoull(cl, &end, 10);
+        if (end == cl || errno) content_length = 0;
+        if (content_length > (unsigned long long)h->p.max_upload_bytes + BODY_SLACK)
+            return respond_error(rq, 413, "file", "file_too_large",
+                                 "request body of %llu bytes exceeds the upload limit of %zu bytes", content_length,
+                                 h->p.max_upload_bytes);
+    }
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct || strncasecmp(ct, "multipart/form-data", 19))
+        return respond_error(rq, 400, NULL, "invalid_content_type",
+                             "Content-Type must be multipart/form-data (got %s)", ct ? ct : "none");
+    const char *prio = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Priority");
+    if (prio) {
+        if (parse_int(prio, &rq->header_priority))
+            return respond_error(rq, 400, "priority", "invalid_value", "X-Priority must be an integer");
+        rq->has_header_priority = 1;
+    }
+    if (!(rq->pp = MHD_create_post_processor(c, PP_BUFFER, on_post_data, rq)))
+        return respond_error(rq, 400, NULL, "invalid_content_type",
+                             "cannot parse multipart/form-data (missing or invalid boundary)");
+    if (content_length > 0) { // reserve once; the limit is enforced while copying
+        size_t want = content_length < h->p.max_upload_bytes ? (size_t)content_length : h->p.max_upload_bytes;
+        if (grow(&rq->audio, &rq->audio_cap, want, h->p.max_upload_bytes)) rq->audio_cap = 0;
+    }
+    rq->phase = PH_BODY;
+    return MHD_YES;
+}
+
+static enum MHD_Result receive_body(request *rq, const char *data, size_t n) {
+    am_http *h = rq->h;
+    rq->body_bytes += n;
+    const size_t limit = h->p.max_upload_bytes + BODY_SLACK;
+    if (rq->body_bytes > limit)
+        set_err(rq, 413, "file", "file_too_large", "the upload exceeds the limit of %zu bytes", h->p.max_upload_bytes);
+    // a chunked upload far beyond the limit: stop reading, close the connection
+    if (rq->body_bytes / 4 > limit) return MHD_NO;
+    if (!rq->err_status && rq->pp && MHD_post_process(rq->pp, data, n) != MHD_YES)
+        set_err(rq, 400, NULL, "invalid_multipart", "malformed multipart/form-data body");
+    if (rq->err_status && rq->audio) { // nothing more will be used
+        free(rq->audio);
+        rq->audio = NULL;
+        rq->audio_len = rq->audio_cap = 0;
+    }
+    return MHD_YES;
+}
+
+// The whole body is in: validate, submit, suspend.
+static enum MHD_Result finish_upload(request *rq) {
+    am_http *h = rq->h;
+    if (rq->pp) {
+        const int ok = MHD_destroy_post_processor(rq->pp) == MHD_YES;
+        rq->pp = NULL;
+        if (!ok) set_err(rq, 400, NULL, "invalid_multipart", "malformed or truncated multipart/form-data body");
+    }
+    if (!rq->err_status) part_close(rq);
+    if (rq->err_status)
+        return respond_error(rq, rq->err_status, rq->err_param, rq->err_code, "%s", rq->err_msg);
+    char **f = rq->fields;
+    if (f[F_STREAM] && strcasecmp(f[F_STREAM], "false")) {
+        if (!strcasecmp(f[F_STREAM], "true"))
+            return respond_error(rq, 400, "stream", "unsupported_value", "streaming responses are not supported");
+        return respond_error(rq, 400, "stream", "invalid_value", "stream must be true or false");
+    }
+    if (!rq->have_file)
+        return respond_error(rq, 400, "file", "missing_required_parameter", "you must provide a 'file' to transcribe");
+    if (rq->audio_len == 0) return respond_error(rq, 400, "file", "invalid_value", "the uploaded file is empty");
+    rq->fmt = AM_FMT_JSON;
+    if (f[F_FORMAT] && *f[F_FORMAT] && am_format_parse(f[F_FORMAT], &rq->fmt))
+        return respond_error(rq, 400, "response_format", "invalid_value",
+                             "response_format must be one of json, text, srt, verbose_json, vtt");
+    am_transcribe_params tp = am_transcribe_default_params();
+    tp.translate = rq->ep == EP_TRANSLATE;
+    if (f[F_TEMPERATURE] && *f[F_TEMPERATURE] && parse_unit_double(f[F_TEMPERATURE], &tp.decode.temperature))
+        return respond_error(rq, 400, "temperature", "invalid_value", "temperature must be a number between 0 and 1");
+    if (f[F_TEMPERATURE_INC] && *f[F_TEMPERATURE_INC] &&
+        parse_unit_double(f[F_TEMPERATURE_INC], &tp.decode.temperature_inc))
+        return respond_error(rq, 400, "temperature_inc", "invalid_value",
+                             "temperature_inc must be a number between 0 and 1");
+    const char *lang = f[F_LANGUAGE];
+    if (lang && *lang && strcasecmp(lang, "auto")) {
+        if (am_tokenizer_lang_index(lang) < 0)
+            return respond_error(rq, 400, "language", "invalid_value", "unknown language '%s'", lang);
+        if (am_model_is_multilingual(h->model) && am_tokenizer_lang_token(h->tok, lang) < 0)
+            return respond_error(rq, 400, "language", "unsupported_value", "language '%s' is not supported by %s",
+                                 lang, h->model->name);
+        tp.language = lang;
+    }
+    if (f[F_PROMPT] && *f[F_PROMPT]) tp.initial_prompt = f[F_PROMPT];
+    int priority = rq->has_header_priority ? rq->header_priority : 0;
+    if (f[F_PRIORITY] && *f[F_PRIORITY] && parse_int(f[F_PRIORITY], &priority))
+        return respond_error(rq, 400, "priority", "invalid_value", "priority must be an integer");
+
+    am_sched_request req = {
+        .audio = rq->audio,
+        .audio_size = rq->audio_len,
+        .params = tp,
+        .priority = priority,
+        .timeout_s = h->p.request_timeout_s,
+        .done = on_done,
+        .user = rq,
+    };
+    pthread_mutex_lock(&h->mu); // the callback may run before submit returns
+    const int draining = h->draining;
+    if (!draining) {
+        rq->refs++;
+        h->n_pending++;
+        rq->submitted = 1;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (draining) // an upload that began before the drain
+        return respond_error(rq, 503, NULL, "draining", "the server is shutting down; retry on another instance");
+    const int rc = am_sched_submit(h->sched, &req, &rq->sched_id);
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", am_last_error());
+        pthread_mutex_lock(&h->mu);
+        rq->refs--;
+        h->n_pending--;
+        rq->submitted = 0;
+        pthread_mutex_unlock(&h->mu);
+        switch (rc) {
+        case AM_EFULL: return respond_error(rq, 429, NULL, "queue_full", "%s", msg);
+        case AM_ESHUTDOWN: return respond_error(rq, 503, NULL, "draining", "%s", msg);
+        case AM_EINVAL: return respond_error(rq, 400, NULL, "invalid_value", "%s", msg);
+        case AM_ERANGE: return respond_error(rq, 400, "file", "audio_too_long", "%s", msg);
+        default: return respond_error(rq, 500, NULL, NULL, "cannot queue the request: %s", msg);
+        }
+    }
+    free(rq->audio); // the scheduler has its copy
+    rq->audio = NULL;
+    rq->audio_len = rq->audio_cap = 0;
+    rq->phase = PH_WAIT;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    MHD_suspend_connection(rq->conn);
+    pthread_mutex_lock(&h->mu);
+    const int already = rq->done;
+    if (!already) {
+        rq->fd = ci ? ci->connect_fd : -1;
+        rq->suspended = 1;
+        watch_add(h, rq); // polled by the watcher when fd >= 0
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (already) MHD_resume_connection(rq->conn);
+    return MHD_YES;
+}
+
+// The scheduler finished: render the answer.
+static enum MHD_Result deliver(request *rq) {
+    am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu);
+    const int done = rq->done;
+    pthread_mutex_unlock(&h->mu);
+    if (!done) return MHD_YES; // not reached: resumed only when done
+    const char *msg = rq->res_msg;
+    switch (rq->res_status) {
+    case 0: break;
+    case AM_EAUDIO: return respond_error(rq, 400, "file", "invalid_audio", "could not decode the audio: %s", msg);
+    case AM_ERANGE: return respond_error(rq, 400, "file", "audio_too_long", "%s", msg);
+    case AM_EINVAL: return respond_error(rq, 400, NULL, "invalid_value", "%s", msg);
+    case AM_ECANCELED: return respond_error(rq, STATUS_CLIENT_GONE, NULL, "cancelled", "%s", msg);
+    case AM_ETIMEDOUT:
+        return respond_error(rq, 504, NULL, "timeout", "the request did not finish within %g s",
+                             h->p.request_timeout_s);
+    case AM_ESHUTDOWN: return respond_error(rq, 503, NULL, "draining", "the server is shutting down: %s", msg);
+    default: return respond_error(rq, 500, NULL, NULL, "transcription failed: %s", msg);
+    }
+    const am_transcript *tr = rq->job ? am_job_transcript(rq->job) : NULL;
+    if (!tr) return respond_error(rq, 500, NULL, NULL, "transcription finished without a transcript");
+    am_format_extra x = {.with_performance = 1, .processing_time_s = am_time_s() - rq->t_start, .mode = h->mode};
+    char *body = NULL;
+    size_t len = 0;
+    if (am_format_render(tr, rq->fmt, &x, &body, &len))
+        return respond_error(rq, 500, NULL, NULL, "cannot render the transcript: %s", am_last_error());
+    am_job_free(rq->job);
+    rq->job = NULL;
+    return respond(rq, 200, am_format_content_type(rq->fmt), body, len, 1, NULL, NULL, NULL);
+}
+
+// ---------------------------------------------------------------- routing
+static int path_is(const char *url, const char *prefix) {
+    const size_t n = strlen(prefix);
+    return !strncmp(url, prefix, n) && (url[n] == 0 || url[n] == '/');
+}
+
+static int is_get(const char *m) { return !strcmp(m, "GET") || !strcmp(m, "HEAD"); }
+
+static enum MHD_Result route(request *rq, const char *url, const char *method) {
+    am_http *h = rq->h;
+    const char *allow = NULL;
+    if (!strcmp(url, "/health")) rq->ep = EP_HEALTH, allow = "GET, HEAD";
+    else if (!strcmp(url, "/ready")) rq->ep = EP_READY, allow = "GET, HEAD";
+    else if (!strcmp(url, "/v1/audio/transcriptions")) rq->ep = EP_TRANSCRIBE, allow = "POST";
+    else if (!strcmp(url, "/v1/audio/translations")) rq->ep = EP_TRANSLATE, allow = "POST";
+    else if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) rq->ep = EP_MODELS, allow = "GET, HEAD";
+    else if (!strcmp(url, "/stats/batching")) rq->ep = EP_STATS, allow = "GET, HEAD";
+    else if (!strcmp(url, "/metrics")) rq->ep = EP_METRICS, allow = "GET, HEAD";
+    else rq->ep = EP_OTHER;
+    // auth: everything under /v1, /stats and /metrics when keys are configured
+    if (h->p.n_api_keys > 0 && (path_is(url, "/v1") || path_is(url, "/stats") || path_is(url, "/metrics"))) {
+        const char *a = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!a || strncasecmp(a, "Bearer ", 7))
+            return respond_error(rq, 401, NULL, "invalid_api_key",
+                                 "You didn't provide an API key (Authorization: Bearer <key>)");
+        a += 7;
+        while (*a == ' ') a++;
+        size_t n = strlen(a);
+        while (n > 0 && a[n - 1] == ' ') n--;
+        if (!key_ok(h, a, n)) return respond_error(rq, 401, NULL, "invalid_api_key", "Incorrect API key provided");
+    }
+    if (rq->ep == EP_OTHER)
+        return respond_error(rq, 404, NULL, "unknown_url", "Invalid URL (%s %s)", method, url);
+    const int post = rq->ep == EP_TRANSCRIBE || rq->ep == EP_TRANSLATE;
+    if (post ? strcmp(method, "POST") != 0 : !is_get(method)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Method %s is not allowed for %s (allowed: %s)", method, url, allow);
+        return respond_error_h(rq, 405, "Allow", allow, NULL, "method_not_allowed", msg);
+    }
+    switch (rq->ep) {
+    case EP_HEALTH: {
+        static char ok[] = "{\"status\":\"ok\"}";
+        return respond(rq, 200, "application/json", ok, sizeof ok - 1, 0, NULL, NULL, NULL);
+    }
+    case EP_READY: return ep_ready(rq);
+    case EP_MODELS: return ep_models(rq, url[10] == '/' && url[11] ? url + 11 : NULL);
+    case EP_STATS: return ep_stats(rq, 0);
+    case EP_METRICS: return ep_stats(rq, 1);
+    default: return begin_upload(rq);
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls) {
+    am_http *h = cls;
+    request *rq = *con_cls;
+    (void)version;
+    if (!rq) {
+        if (!(rq = request_new(h, conn, method, url))) return MHD_NO;
+        *con_cls = rq;
+        // uploads are checked now, before their body is read; the rest once received
+        if (method && !strcmp(method, "POST") && url &&
+            (!strcmp(url, "/v1/audio/transcriptions") || !strcmp(url, "/v1/audio/translations")))
+            return route(rq, url, method);
+        rq->phase = PH_DEFER;
+        return MHD_YES;
+    }
+    switch (rq->phase) {
+    case PH_DEFER:
+        if (*upload_data_size) {
+            rq->body_bytes += *upload_data_size;
+            *upload_data_size = 0;
+            return rq->body_bytes > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        return route(rq, url ? url : "", method ? method : "");
+    case PH_BODY:
+        if (*upload_data_size) {
+            const size_t n = *upload_data_size;
+            *upload_data_size = 0;
+            return receive_body(rq, upload_data, n);
+        }
+        return finish_upload(rq);
+    case PH_WAIT: return deliver(rq);
+    default: *upload_data_size = 0; return MHD_YES;
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    request *rq = *con_cls;
+    (void)cls, (void)conn;
+    if (!rq) return;
+    *con_cls = NULL;
+    if (rq->pp) {
+        MHD_destroy_post_processor(rq->pp);
+        rq->pp = NULL;
+    }
+    if (!rq->responded)
+        record(rq, STATUS_CLIENT_GONE, toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle timeout" : "client gone");
+    am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu); // defensive: a suspended request only ends after its resume
+    if (rq->suspended) {
+        watch_remove(h, rq);
+        rq->suspended = 0;
+    }
+    pthread_mutex_unlock(&h->mu);
+    request_unref(rq, 0);
+}
+
+// ---------------------------------------------------------------- lifecycle
+static void http_free(am_http *h) {
+    if (!h) return;
+    if (h->keys)
+        for (int i = 0; i < h->p.n_api_keys; i++) free(h->keys[i]);
+    free(h->keys);
+    free(h->key_lens);
+    free(h->host);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}
+
+am_http *am_http_start(const am_http_params *p, am_sched *s, am_metrics *m, const am_model *model,
+                       const am_tokenizer *tok) {
+    am_http_params def = am_http_default_params();
+    if (!p) p = &def;
+    if (!s || !m || !model || !tok || p->port < 0 || p->port > 65535 || p->max_upload_bytes == 0 ||
+        p->max_upload_bytes > ((size_t)1 << 40) || p->threads < 1 || p->threads > 256 || p->idle_timeout_s < 0 ||
+        p->n_api_keys < 0 || (p->n_api_keys > 0 && !p->api_keys)) {
+        am_set_error(AM_EINVAL, "invalid HTTP parameters");
+        return NULL;
+    }
+    struct addrinfo *ai = NULL;
+    am_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        am_set_error(AM_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->p = *p;
+    h->sched = s;
+    h->metrics = m;
+    h->model = model;
+    h->tok = tok;
+    h->created = (long)time(NULL);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    h->rid_seed = (unsigned long)now.tv_nsec * 2654435761UL ^ (unsigned long)now.tv_sec;
+    am_metrics_state st;
+    am_sched_state(s, &st);
+    h->mode = st.mode ? st.mode : "batched";
+    h->host = strdup(p->host && *p->host ? p->host : "127.0.0.1");
+    h->p.host = h->host;
+    if (!h->host) goto oom;
+    if (p->n_api_keys > 0) {
+        h->keys = calloc((size_t)p->n_api_keys, sizeof *h->keys);
+        h->key_lens = calloc((size_t)p->n_api_keys, sizeof *h->key_lens);
+        if (!h->keys || !h->key_lens) goto oom;
+        for (int i = 0; i < p->n_api_keys; i++) {
+            if (!p->api_keys[i] || !*p->api_keys[i]) {
+                am_set_error(AM_EINVAL, "empty API key");
+                goto fail;
+            }
+            if (!(h->keys[i] = strdup(p->api_keys[i]))) goto oom;
+            h->key_lens[i] = strlen(h->keys[i]);
+        }
+    }
+    h->p.api_keys = NULL; // the copies live in h->keys
+    // resolve the bind address
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", p->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_PASSIVE};
+    const int gai = getaddrinfo(h->host, port_s, &hints, &ai);
+    if (gai || !ai) {
+        am_set_error(AM_EINVAL, "cannot resolve bind address '%s': %s", h->host, gai_strerror(gai));
+        goto fail;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem opts[8];
+    int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)p->idle_timeout_s, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 256, NULL};
+    if (p->threads > 1) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, p->threads, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    h->daemon = MHD_start_daemon(flags, (uint16_t)p->port, NULL, NULL, on_access, h, MHD_OPTION_ARRAY, opts,
+                                 MHD_OPTION_END);
+    if (!h->daemon) {
+        am_set_error(AM_EIO, "cannot listen on %s port %d (in use, or not a local address?)", h->host, p->port);
+        goto fail;
+    }
+    freeaddrinfo(ai);
+    ai = NULL;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di && di->port ? di->port : p->port;
+    if (pthread_create(&h->watcher, NULL, watcher_main, h)) {
+        am_set_error(AM_ENOMEM, "cannot start the disconnect watcher thread");
+        MHD_stop_daemon(h->daemon);
+        goto fail;
+    }
+    h->watcher_started = 1;
+    return h;
+oom:
+    am_set_error(AM_ENOMEM, "out of memory");
+fail:
+    if (ai) freeaddrinfo(ai);
+    http_free(h);
+    return NULL;
+}
+
+int am_http_port(const am_http *h) { return h ? h->port : 0; }
+
+void am_http_begin_drain(am_http *h) {
+    if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    h->draining = 1;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void am_http_get_counts(am_http *h, am_http_counts *c) {
+    pthread_mutex_lock(&h->mu);
+    *c = h->counts;
+    pthread_mutex_unlock(&h->mu);
+}
+
+// Wait on h->cv until pred(h) or the deadline; h->mu held.
+static int wait_until(am_http *h, int (*pred)(const am_http *), double deadline) {
+    while (!pred(h) && am_time_s() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    }
+    return pred(h);
+}
+
+static int no_pending(const am_http *h) { return h->n_pending == 0 && h->n_suspended == 0; }
+static int no_live(const am_http *h) { return h->n_live == 0; }
+
+void am_http_stop(am_http *h, double timeout_s, am_http_counts *final) {
+    if (!h) return;
+    const double deadline = am_time_s() + (timeout_s > 0 ? timeout_s : 0);
+    pthread_mutex_lock(&h->mu);
+    h->draining = 1;
+    // cancel what the scheduler still holds; its callbacks resume the connections
+    for (int round = 0; round < 200 && !no_pending(h); round++) {
+        uint64_t ids[64];
+        int n = 0;
+        for (request *rq = h->watch; rq && n < 64; rq = rq->wnext) ids[n++] = rq->sched_id;
+        pthread_mutex_unlock(&h->mu);
+        for (int i = 0; i < n; i++) am_sched_cancel(h->sched, ids[i]);
+        pthread_mutex_lock(&h->mu);
+        wait_until(h, no_pending, am_time_s() + 0.05);
+    }
+    const int stuck = !no_pending(h);
+    // let resumed requests and other in-flight answers go out
+    if (!stuck) wait_until(h, no_live, deadline > am_time_s() + 0.2 ? deadline : am_time_s() + 0.2);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (h->watcher_started) pthread_join(h->watcher, NULL);
+    if (final) am_http_get_counts(h, final);
+    if (stuck) { // MHD must not be stopped with suspended connections; leave it to process exit
+        fprintf(stderr, "amanuensis: %d request(s) never completed in the scheduler; not stopping HTTP cleanly\n",
+                h->n_pending);
+        return;
+    }
+    MHD_stop_daemon(h->daemon); // closes idle keep-alive connections (their contexts end first)
+    if (final) *final = h->counts;
+    http_free(h);
+}

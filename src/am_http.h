@@ -1,0 +1,100 @@
+// am_http.h — the HTTP front end of the server (libmicrohttpd), OpenAI's audio API.
+//
+// Endpoints:
+//   POST /v1/audio/transcriptions, POST /v1/audio/translations
+//        multipart/form-data as OpenAI's SDKs send it: file (required), model,
+//        language, prompt, response_format, temperature, timestamp_granularities[],
+//        stream (false only), and the extensions temperature_inc and priority
+//        (also the X-Priority header). 200 with the rendered transcript; json and
+//        verbose_json carry the "performance" object.
+//   GET  /health                liveness, always 200 {"status":"ok"}
+//   GET  /ready                 200 when the service takes work, else 503 {"status":"unavailable","reason"}
+//   GET  /v1/models, /v1/models/{id}   the loaded model in OpenAI's list/object shape
+//   GET  /stats/batching        the scheduler statistics document (am_metrics_stats_json)
+//   GET  /metrics               Prometheus text (am_metrics_prometheus)
+// With API keys configured, everything under /v1, /stats and /metrics needs
+// "Authorization: Bearer <key>" (401 otherwise; keys compared in constant
+// time); /health and /ready stay open for probes. The priority form field
+// overrides the X-Priority header; higher is served first.
+//
+// Errors use OpenAI's shape {"error": {"message", "type", "param", "code"}},
+// type "invalid_request_error" for 4xx and "server_error" for 5xx:
+//   400 invalid field (param names it), missing (param "file") or empty file,
+//       undecodable audio (scheduler AM_EAUDIO, code "invalid_audio"), audio
+//       longer than the scheduler allows (AM_ERANGE, code "audio_too_long"),
+//       not multipart/form-data, malformed multipart
+//   401 missing or wrong API key   404 unknown path   405 wrong method (Allow header)
+//   413 upload over the limit: Content-Length checked before reading, bytes
+//       counted while receiving (nothing buffered past the limit)
+//   429 queue full (am_sched_submit AM_EFULL), with Retry-After: 1
+//   500 internal error   503 draining (AM_ESHUTDOWN / after SIGTERM)
+//   504 request deadline passed (AM_ETIMEDOUT)
+//   499 is logged and counted (never seen by anyone) when the client went away.
+// Every response carries X-Request-Id; every request is logged on stderr
+// (method path status ms id) and recorded with am_metrics_http.
+//
+// Threading: libmicrohttpd's internal polling thread(s) parse requests; a
+// transcription is submitted to the scheduler and its connection suspended
+// (HTTP threads never wait for inference). The scheduler's completion
+// callback stores the result and resumes the connection; the polling thread
+// then renders and sends the body. A watcher thread polls the sockets of
+// suspended connections and cancels the work of clients that hang up.
+//
+// Ownership: am_http borrows the scheduler, metrics, model and tokenizer (they
+// must outlive it) and copies the params (strings included). Thread-safety:
+// am_http_port / am_http_begin_drain / am_http_get_counts may be called from
+// any thread; am_http_stop once, from the thread that started it.
+#ifndef AM_HTTP_H
+#define AM_HTTP_H
+
+#include <stddef.h>
+
+#include "am_metrics.h"
+#include "am_model.h"
+#include "am_sched.h"
+#include "am_tokenizer.h"
+
+typedef struct {
+    const char *host;          // bind address: IPv4/IPv6 literal or a name. Default "127.0.0.1".
+    int port;                  // TCP port; 0 = an ephemeral port (see am_http_port). Default 9050.
+    size_t max_upload_bytes;   // largest accepted audio file in bytes. Default 25 MiB.
+    double request_timeout_s;  // per-request deadline from submit (seconds); 504 after it. Default 60.
+    int idle_timeout_s;        // close a connection idle this long (seconds; 0 = never). Default 30.
+    int threads;               // HTTP polling threads. Default 2.
+    const char *const *api_keys; // accepted bearer keys; NULL / n_api_keys 0 = no auth. Default none.
+    int n_api_keys;            // entries in api_keys. Default 0.
+    int log_requests;          // one line per request on stderr. Default 1.
+} am_http_params;
+
+am_http_params am_http_default_params(void);
+
+typedef struct am_http am_http;
+
+// Counters of the HTTP layer (for the shutdown report).
+typedef struct {
+    long requests;      // responses sent (or requests ended without one)
+    long client_errors; // 4xx
+    long server_errors; // 5xx
+    long transcriptions_ok; // 200s on the transcription/translation endpoints
+} am_http_counts;
+
+// Bind and start serving. Returns NULL (last error set: AM_EINVAL bad params,
+// AM_EIO cannot bind, AM_ENOMEM) on failure.
+am_http *am_http_start(const am_http_params *p, am_sched *s, am_metrics *m, const am_model *model,
+                       const am_tokenizer *tok);
+
+// The port actually bound (the ephemeral one when params.port was 0).
+int am_http_port(const am_http *h);
+
+// Enter draining: /ready answers 503 and new transcription requests get 503
+// (the caller also drains the scheduler). Keeps serving in-flight responses.
+void am_http_begin_drain(am_http *h);
+
+void am_http_get_counts(am_http *h, am_http_counts *c);
+
+// Cancel whatever is still waiting in the scheduler, wait up to timeout_s for
+// in-flight responses to be delivered, stop the daemon and free everything.
+// The final counters go to *final when it is not NULL.
+void am_http_stop(am_http *h, double timeout_s, am_http_counts *final);
+
+#endif // AM_HTTP_H

@@ -1,0 +1,644 @@
+// test_format.c — the response formats (json, text, srt, vtt, verbose_json):
+// timestamps rounded as Python's round(), subtitle cues, JSON shapes and
+// values, escaping and UTF-8 (also a character split across BPE tokens), on
+// hand-made transcripts and on one real transcript of the tiny.en fixture.
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "am_audio.h"
+#include "am_format.h"
+#include "am_test.h"
+#include "am_transcribe.h"
+
+#define REPLACEMENT_CHAR "\xef\xbf\xbd" // U+FFFD in UTF-8
+
+// ---------------------------------------------------------------- helpers
+// Render tr as f; checks the call and the reported length. NULL on failure.
+static char *render(const am_transcript *tr, am_format f, const am_format_extra *x) {
+    char *out = NULL;
+    size_t len = 12345;
+    const int rc = am_format_render(tr, f, x, &out, &len);
+    CHECKF(rc == 0, "render %s: %s", am_format_name(f), am_last_error());
+    if (rc) return NULL;
+    CHECKF(out && len == strlen(out), "render %s: len %zu vs strlen %zu", am_format_name(f), len,
+           out ? strlen(out) : 0);
+    return out;
+}
+
+static cJSON *render_json(const am_transcript *tr, am_format f, const am_format_extra *x) {
+    char *s = render(tr, f, x);
+    cJSON *j = s ? cJSON_Parse(s) : NULL;
+    CHECKF(j != NULL, "%s output does not parse: %.200s", am_format_name(f), s ? s : "(null)");
+    free(s);
+    return j;
+}
+
+// Python's str.strip() of a NUL-terminated string, as a malloc'd copy.
+static char *strip_copy(const char *s) {
+    const char *t = s;
+    const size_t n = am_decode_strip(&t, strlen(s));
+    char *r = malloc(n + 1);
+    memcpy(r, t, n);
+    r[n] = 0;
+    return r;
+}
+
+static int n_keys(const cJSON *o) {
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, o) n++;
+    return n;
+}
+
+// The key names of o, in order, joined by ','.
+static void key_list(const cJSON *o, char *buf, size_t cap) {
+    buf[0] = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, o) {
+        if (buf[0]) strncat(buf, ",", cap - strlen(buf) - 1);
+        strncat(buf, it->string ? it->string : "?", cap - strlen(buf) - 1);
+    }
+}
+
+static const char *jstr(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int jnum(const cJSON *o, const char *key, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) return 0;
+    *out = v->valuedouble;
+    return 1;
+}
+
+// Every field of the verbose_json rendering of tr equals the struct.
+static void check_verbose(const char *label, const am_transcript *tr, const cJSON *o, const char *lang_name) {
+    char keys[256];
+    key_list(o, keys, sizeof keys);
+    CHECKF(!strcmp(keys, "task,language,duration,text,segments"), "%s: verbose_json keys '%s'", label, keys);
+    const char *task = jstr(o, "task");
+    CHECKF(task && !strcmp(task, tr->translate ? "translate" : "transcribe"), "%s: task '%s'", label,
+           task ? task : "(none)");
+    const char *lang = jstr(o, "language");
+    CHECKF(lang && !strcmp(lang, lang_name), "%s: language '%s', want '%s'", label, lang ? lang : "(none)", lang_name);
+    double d;
+    CHECKF(jnum(o, "duration", &d) && d == tr->duration, "%s: duration", label);
+    char *want_text = strip_copy(tr->text);
+    const char *text = jstr(o, "text");
+    CHECKF(text && !strcmp(text, want_text), "%s: text '%.80s', want '%.80s'", label, text ? text : "(none)",
+           want_text);
+    free(want_text);
+    const cJSON *segs = cJSON_GetObjectItemCaseSensitive(o, "segments");
+    CHECKF(cJSON_IsArray(segs) && cJSON_GetArraySize(segs) == tr->n_segments, "%s: %d segments, want %d", label,
+           cJSON_GetArraySize(segs), tr->n_segments);
+    for (int i = 0; cJSON_IsArray(segs) && i < tr->n_segments && i < cJSON_GetArraySize(segs); i++) {
+        const am_segment *s = &tr->segments[i];
+        const cJSON *j = cJSON_GetArrayItem(segs, i);
+        key_list(j, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "id,seek,start,end,text,tokens,temperature,avg_logprob,compression_ratio,no_speech_prob"),
+               "%s: segment %d keys '%s'", label, i, keys);
+        double v = NAN;
+        CHECKF(jnum(j, "id", &v) && v == s->id, "%s: segment %d id", label, i);
+        CHECKF(jnum(j, "seek", &v) && v == s->seek, "%s: segment %d seek", label, i);
+        CHECKF(jnum(j, "start", &v) && v == s->start, "%s: segment %d start %.17g vs %.17g", label, i, v, s->start);
+        CHECKF(jnum(j, "end", &v) && v == s->end, "%s: segment %d end %.17g vs %.17g", label, i, v, s->end);
+        CHECKF(jnum(j, "temperature", &v) && v == s->temperature, "%s: segment %d temperature", label, i);
+        CHECKF(jnum(j, "avg_logprob", &v) && v == s->avg_logprob, "%s: segment %d avg_logprob %.17g vs %.17g", label,
+               i, v, s->avg_logprob);
+        CHECKF(jnum(j, "compression_ratio", &v) && v == s->compression_ratio, "%s: segment %d compression_ratio", label,
+               i);
+        CHECKF(jnum(j, "no_speech_prob", &v) && v == s->no_speech_prob, "%s: segment %d no_speech_prob %.17g vs %.17g",
+               label, i, v, s->no_speech_prob);
+        const char *t = jstr(j, "text");
+        CHECKF(t && !strcmp(t, s->text), "%s: segment %d text '%s' vs '%s'", label, i, t ? t : "(none)", s->text);
+        const cJSON *toks = cJSON_GetObjectItemCaseSensitive(j, "tokens");
+        CHECKF(cJSON_IsArray(toks) && cJSON_GetArraySize(toks) == s->n_tokens, "%s: segment %d: %d tokens, want %d",
+               label, i, cJSON_GetArraySize(toks), s->n_tokens);
+        for (int k = 0; cJSON_IsArray(toks) && k < s->n_tokens && k < cJSON_GetArraySize(toks); k++) {
+            const cJSON *tk = cJSON_GetArrayItem(toks, k);
+            CHECKF(cJSON_IsNumber(tk) && tk->valuedouble == (double)s->tokens[k], "%s: segment %d token %d", label, i,
+                   k);
+        }
+    }
+}
+
+// The bytes between "\n" lines of a subtitle body: checks the srt / vtt
+// structure against tr (skipping segments without text) and that every cue
+// is "start --> end\ntext".
+static void check_subtitle_shape(const char *label, const am_transcript *tr, const char *body, int vtt) {
+    const char *p = body;
+    if (vtt) {
+        CHECKF(!strncmp(p, "WEBVTT\n\n", 8), "%s: vtt header", label);
+        p += 8;
+    }
+    int cue = 0;
+    for (int i = 0; i < tr->n_segments; i++) {
+        const am_segment *s = &tr->segments[i];
+        char *text = strip_copy(s->text);
+        if (!*text) {
+            free(text);
+            continue;
+        }
+        char a[32], z[32], want[4096];
+        am_format_timestamp(s->start, vtt ? '.' : ',', a, sizeof a);
+        am_format_timestamp(s->end, vtt ? '.' : ',', z, sizeof z);
+        if (vtt) snprintf(want, sizeof want, "%s --> %s\n", a, z);
+        else snprintf(want, sizeof want, "%d\n%s --> %s\n", ++cue, a, z);
+        const int ok = !strncmp(p, want, strlen(want));
+        CHECKF(ok, "%s: segment %d cue header: got '%.60s', want '%s'", label, i, p, want);
+        free(text);
+        if (!ok) return;
+        p += strlen(want);
+        const char *end = strstr(p, "\n\n");
+        CHECKF(end != NULL, "%s: cue %d not terminated by a blank line", label, i);
+        if (!end) return;
+        p = end + 2;
+    }
+    CHECKF(*p == 0, "%s: trailing bytes after the last cue: '%.60s'", label, p);
+}
+
+// ---------------------------------------------------------------- timestamps
+static void test_timestamps(void) {
+    // Expected values are Python's round(seconds * 1000.0) on the same doubles
+    // (half-to-even on the exact product): e.g. 0.0005 * 1000.0 == 0.5 -> 0,
+    // 0.0015 * 1000.0 == 1.5 -> 2, 1.0005 * 1000.0 == 1000.5 -> 1000,
+    // 2.0005 * 1000.0 == 2000.5000000000002 -> 2001.
+    static const struct {
+        double s;
+        const char *want;
+    } cases[] = {
+        {0.0, "00:00:00,000"},          {0.0005, "00:00:00,000"},      {0.0015, "00:00:00,002"},
+        {0.0025, "00:00:00,002"},       {0.0125, "00:00:00,012"},      {0.1235, "00:00:00,124"},
+        {1.0005, "00:00:01,000"},       {1.0015, "00:00:01,002"},      {2.0005, "00:00:02,001"},
+        {1.2345, "00:00:01,234"},       {0.0001, "00:00:00,000"},      {7.28, "00:00:07,280"},
+        {59.9995, "00:01:00,000"},      {3599.9995, "01:00:00,000"},   {3725.5, "01:02:05,500"},
+        {3731.0015, "01:02:11,002"},    {86399.9996, "24:00:00,000"},  {360000.0, "100:00:00,000"},
+        {-1.0, "00:00:00,000"}, // the reference asserts >= 0; clamped here
+    };
+    char buf[64];
+    for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) {
+        am_format_timestamp(cases[i].s, ',', buf, sizeof buf);
+        CHECKF(!strcmp(buf, cases[i].want), "timestamp(%.17g) = '%s', want '%s'", cases[i].s, buf, cases[i].want);
+        // vtt: the same digits with '.'
+        char want[64];
+        snprintf(want, sizeof want, "%s", cases[i].want);
+        *strrchr(want, ',') = '.';
+        am_format_timestamp(cases[i].s, '.', buf, sizeof buf);
+        CHECKF(!strcmp(buf, want), "vtt timestamp(%.17g) = '%s', want '%s'", cases[i].s, buf, want);
+    }
+    am_format_timestamp(NAN, ',', buf, sizeof buf);
+    CHECKF(!strcmp(buf, "00:00:00,000"), "timestamp(NaN) = '%s'", buf);
+    // a small buffer is truncated, not overrun
+    char small[8];
+    memset(small, 'x', sizeof small);
+    am_format_timestamp(3725.5, ',', small, sizeof small);
+    CHECKF(small[7] == 0 && !strcmp(small, "01:02:0"), "truncated timestamp '%.8s'", small);
+}
+
+// ---------------------------------------------------------------- names
+static void test_parse(void) {
+    static const struct {
+        const char *name;
+        am_format f;
+        const char *type_prefix;
+    } names[] = {
+        {"json", AM_FMT_JSON, "application/json"},
+        {"text", AM_FMT_TEXT, "text/plain"},
+        {"srt", AM_FMT_SRT, NULL},
+        {"vtt", AM_FMT_VTT, "text/vtt"},
+        {"verbose_json", AM_FMT_VERBOSE_JSON, "application/json"},
+    };
+    for (size_t i = 0; i < AM_ARRAY_LEN(names); i++) {
+        am_format f = (am_format)-1;
+        CHECKF(am_format_parse(names[i].name, &f) == 0 && f == names[i].f, "parse '%s'", names[i].name);
+        CHECKF(!strcmp(am_format_name(names[i].f), names[i].name), "name of %d is '%s'", (int)names[i].f,
+               am_format_name(names[i].f));
+        const char *ct = am_format_content_type(names[i].f);
+        CHECKF(ct != NULL, "content type of %s", names[i].name);
+        if (!ct) continue;
+        if (names[i].type_prefix)
+            CHECKF(!strncmp(ct, names[i].type_prefix, strlen(names[i].type_prefix)), "content type of %s: '%s'",
+                   names[i].name, ct);
+        else // srt: OpenAI serves it as text/plain; a subrip type is fine too
+            CHECKF(!strncmp(ct, "application/x-subrip", 20) || !strncmp(ct, "text/plain", 10),
+                   "content type of srt: '%s'", ct);
+        if (names[i].f != AM_FMT_JSON && names[i].f != AM_FMT_VERBOSE_JSON)
+            CHECKF(strstr(ct, "charset=utf-8") != NULL, "content type of %s lacks the charset: '%s'", names[i].name,
+                   ct);
+    }
+    const char *bad[] = {"xml", "", NULL, "JSON", "json ", "verbose"};
+    for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
+        am_format f = AM_FMT_SRT;
+        const int rc = am_format_parse(bad[i], &f);
+        CHECKF(rc == AM_EINVAL, "parse '%s' returned %d", bad[i] ? bad[i] : "(NULL)", rc);
+        CHECKF(f == AM_FMT_SRT, "parse '%s' wrote the output", bad[i] ? bad[i] : "(NULL)");
+        const char *msg = am_last_error();
+        CHECKF(strstr(msg, "json") && strstr(msg, "text") && strstr(msg, "srt") && strstr(msg, "vtt") &&
+                   strstr(msg, "verbose_json"),
+               "parse error message does not list the formats: '%s'", msg);
+    }
+    // rendering rejects bad arguments
+    am_transcript tr = {.text = "x"};
+    char *out = NULL;
+    CHECK(am_format_render(NULL, AM_FMT_JSON, NULL, &out, NULL) == AM_EINVAL);
+    CHECK(am_format_render(&tr, AM_FMT_JSON, NULL, NULL, NULL) == AM_EINVAL);
+    CHECK(am_format_render(&tr, (am_format)99, NULL, &out, NULL) == AM_EINVAL);
+    CHECK(out == NULL);
+}
+
+// ---------------------------------------------------------------- subtitles
+static void test_subtitles(void) {
+    static int32_t toks[] = {50363, 15496, 50488};
+    am_segment segs[] = {
+        {.id = 0, .seek = 0, .start = 0.0, .end = 2.5, .text = " Hello world. ", .tokens = toks, .n_tokens = 3},
+        {.id = 1, .seek = 0, .start = 2.5, .end = 2.5, .text = "", .tokens = toks, .n_tokens = 0},
+        {.id = 2, .seek = 0, .start = 3.0, .end = 3725.5, .text = "  arrow --> inside x-->y\t", .tokens = toks,
+         .n_tokens = 3},
+        {.id = 3, .seek = 3000, .start = 3725.5, .end = 3730.0, .text = " \n\t\xc2\xa0 ", .tokens = toks, .n_tokens = 0},
+        {.id = 4, .seek = 3000, .start = 3730.0, .end = 3731.0015, .text = " na\xc3\xafve \xe2\x9c\x93 "
+                                                                          "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+                                                                          "\xf0\x9f\x99\x82\xe3\x80\x80",
+         .tokens = toks, .n_tokens = 3},
+        {.id = 5, .seek = 3000, .start = 3731.5, .end = 3732.0, .text = " a --->b\nsecond line", .tokens = toks,
+         .n_tokens = 3},
+    };
+    am_transcript tr = {.language = "en", .duration = 3732.0, .text = " whatever", .segments = segs,
+                        .n_segments = (int)AM_ARRAY_LEN(segs)};
+    // "-->" becomes "->" as the reference's str.replace does (left to right,
+    // non-overlapping): "--->" therefore becomes "-->", exactly as in Python.
+    const char *want_srt = "1\n00:00:00,000 --> 00:00:02,500\nHello world.\n\n"
+                           "2\n00:00:03,000 --> 01:02:05,500\narrow -> inside x->y\n\n"
+                           "3\n01:02:10,000 --> 01:02:11,002\nna\xc3\xafve \xe2\x9c\x93 "
+                           "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82\n\n"
+                           "4\n01:02:11,500 --> 01:02:12,000\na -->b\nsecond line\n\n";
+    const char *want_vtt = "WEBVTT\n\n"
+                           "00:00:00.000 --> 00:00:02.500\nHello world.\n\n"
+                           "00:00:03.000 --> 01:02:05.500\narrow -> inside x->y\n\n"
+                           "01:02:10.000 --> 01:02:11.002\nna\xc3\xafve \xe2\x9c\x93 "
+                           "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82\n\n"
+                           "01:02:11.500 --> 01:02:12.000\na -->b\nsecond line\n\n";
+    char *srt = render(&tr, AM_FMT_SRT, NULL);
+    char *vtt = render(&tr, AM_FMT_VTT, NULL);
+    CHECKF(srt && !strcmp(srt, want_srt), "srt:\n%s\nwant:\n%s", srt ? srt : "(null)", want_srt);
+    CHECKF(vtt && !strcmp(vtt, want_vtt), "vtt:\n%s\nwant:\n%s", vtt ? vtt : "(null)", want_vtt);
+    if (srt) check_subtitle_shape("hand srt", &tr, srt, 0);
+    if (vtt) check_subtitle_shape("hand vtt", &tr, vtt, 1);
+    free(srt);
+    free(vtt);
+
+    // no segments: srt is empty, vtt is only the header
+    am_transcript empty = {.language = "en", .text = ""};
+    srt = render(&empty, AM_FMT_SRT, NULL);
+    vtt = render(&empty, AM_FMT_VTT, NULL);
+    CHECKF(srt && !strcmp(srt, ""), "empty srt '%s'", srt ? srt : "(null)");
+    CHECKF(vtt && !strcmp(vtt, "WEBVTT\n\n"), "empty vtt '%s'", vtt ? vtt : "(null)");
+    free(srt);
+    free(vtt);
+    // only empty segments: numbering never starts
+    am_transcript blanks = {.language = "en", .text = " ", .segments = segs + 1, .n_segments = 1};
+    srt = render(&blanks, AM_FMT_SRT, NULL);
+    CHECKF(srt && !strcmp(srt, ""), "srt of blank segments '%s'", srt ? srt : "(null)");
+    free(srt);
+}
+
+// ---------------------------------------------------------------- json / text
+static void test_json(void) {
+    // every kind of character JSON must escape, and multi-byte UTF-8
+    static const char *texts[] = {
+        " She said \"hi\" \\ and left.",
+        " line one\nline two\r\n\ttabbed",
+        " ctl \x01\x02\x1f\x7f end",
+        " na\xc3\xafve \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82",
+        " slash / and <html> & 'quote' \\u0041 literal",
+        "",
+    };
+    static int32_t toks0[] = {50363, 1375, 531, 366, 5303, 1, 3467, 290, 1364, 13, 50463};
+    static int32_t toks1[] = {50463, 1627, 50513};
+    am_segment segs[AM_ARRAY_LEN(texts)];
+    for (size_t i = 0; i < AM_ARRAY_LEN(texts); i++) {
+        segs[i] = (am_segment){
+            .id = (int)i,
+            .seek = (int)(i / 2) * 3000,
+            .start = 0.5 * i + 0.25,
+            .end = 0.5 * i + 0.75,
+            .text = (char *)texts[i],
+            .tokens = i % 2 ? toks1 : toks0,
+            .n_tokens = i == AM_ARRAY_LEN(texts) - 1 ? 0 : (i % 2 ? 3 : 11),
+            .temperature = 0.25 * i,
+            .avg_logprob = -0.125 * (i + 1),
+            .compression_ratio = 1.5 + i,
+            .no_speech_prob = 0.0078125 * (i + 1),
+        };
+    }
+    // the full text, with surrounding Unicode whitespace to strip
+    const char *full = " \xe3\x80\x80 She said \"hi\" \\ and left.\nline two\ttab \x01 na\xc3\xafve "
+                       "\xf0\x9f\x99\x82\xc2\xa0 \n";
+    am_transcript tr = {.language = "en", .duration = 11.0, .text = (char *)full, .segments = segs,
+                        .n_segments = (int)AM_ARRAY_LEN(texts)};
+    char *want_text = strip_copy(full);
+    CHECK(!strncmp(want_text, "She said", 8) && !strcmp(want_text + strlen(want_text) - 4, "\xf0\x9f\x99\x82"));
+
+    // json: exactly {"text"}
+    cJSON *o = render_json(&tr, AM_FMT_JSON, NULL);
+    if (o) {
+        CHECKF(n_keys(o) == 1, "json has %d keys", n_keys(o));
+        const char *t = jstr(o, "text");
+        CHECKF(t && !strcmp(t, want_text), "json text '%s', want '%s'", t ? t : "(none)", want_text);
+    }
+    cJSON_Delete(o);
+    am_format_extra no_perf = {.with_performance = 0, .processing_time_s = 3.0, .mode = "cli"};
+    o = render_json(&tr, AM_FMT_JSON, &no_perf);
+    CHECK(o && n_keys(o) == 1);
+    cJSON_Delete(o);
+
+    // json with the performance object
+    am_format_extra x = {.with_performance = 1, .processing_time_s = 2.75, .mode = "sequential"};
+    o = render_json(&tr, AM_FMT_JSON, &x);
+    if (o) {
+        char keys[128];
+        key_list(o, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "text,performance"), "json keys '%s'", keys);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "performance");
+        key_list(p, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "audio_duration_s,processing_time_s,realtime_factor,mode"), "performance keys '%s'", keys);
+        double v;
+        CHECK(jnum(p, "audio_duration_s", &v) && v == 11.0);
+        CHECK(jnum(p, "processing_time_s", &v) && v == 2.75);
+        CHECKF(jnum(p, "realtime_factor", &v) && fabs(v - 2.75 / 11.0) < 1e-12, "realtime_factor %g", v);
+        const char *mode = jstr(p, "mode");
+        CHECK(mode && !strcmp(mode, "sequential"));
+    }
+    cJSON_Delete(o);
+
+    // text: stripped + "\n"
+    char *txt = render(&tr, AM_FMT_TEXT, NULL);
+    if (txt) {
+        const size_t n = strlen(want_text);
+        CHECKF(strlen(txt) == n + 1 && !strncmp(txt, want_text, n) && txt[n] == '\n', "text body '%s'", txt);
+    }
+    free(txt);
+
+    // verbose_json: every value equals the struct's, and every string survives
+    o = render_json(&tr, AM_FMT_VERBOSE_JSON, NULL);
+    if (o) check_verbose("hand verbose_json", &tr, o, "english");
+    cJSON_Delete(o);
+    // ... with performance: the same plus the object at the end
+    o = render_json(&tr, AM_FMT_VERBOSE_JSON, &x);
+    if (o) {
+        cJSON *p = cJSON_DetachItemFromObjectCaseSensitive(o, "performance");
+        CHECKF(n_keys(p) == 4, "verbose_json performance has %d keys", n_keys(p));
+        cJSON_Delete(p);
+        check_verbose("hand verbose_json + performance", &tr, o, "english");
+    }
+    cJSON_Delete(o);
+
+    // task and full language names
+    static const struct {
+        const char *code, *name;
+    } langs[] = {{"en", "english"}, {"ja", "japanese"}, {"fr", "french"}, {"yue", "cantonese"}, {"haw", "hawaiian"}};
+    for (size_t i = 0; i < AM_ARRAY_LEN(langs); i++) {
+        am_transcript t2 = tr;
+        snprintf(t2.language, sizeof t2.language, "%s", langs[i].code);
+        t2.translate = (int)(i % 2);
+        o = render_json(&t2, AM_FMT_VERBOSE_JSON, NULL);
+        const char *task = jstr(o, "task"), *lang = jstr(o, "language");
+        CHECKF(task && !strcmp(task, t2.translate ? "translate" : "transcribe"), "%s: task", langs[i].code);
+        CHECKF(lang && !strcmp(lang, langs[i].name), "%s: language '%s', want '%s'", langs[i].code,
+               lang ? lang : "(none)", langs[i].name);
+        cJSON_Delete(o);
+    }
+
+    // the rendered bodies are strict JSON: no raw control characters inside
+    char *body = render(&tr, AM_FMT_VERBOSE_JSON, &x);
+    if (body) {
+        int raw_ctl = 0;
+        for (const unsigned char *p = (const unsigned char *)body; *p; p++) raw_ctl |= *p < 0x20;
+        CHECKF(!raw_ctl, "verbose_json has a raw control character");
+        // multi-byte UTF-8 is kept as bytes, not replaced
+        CHECK(strstr(body, "na\xc3\xafve \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82") != NULL);
+        CHECK(strstr(body, REPLACEMENT_CHAR) == NULL);
+    }
+    free(body);
+
+    // an empty transcript: empty text, no segments
+    am_transcript empty = {.language = "en", .text = ""};
+    o = render_json(&empty, AM_FMT_VERBOSE_JSON, NULL);
+    if (o) {
+        check_verbose("empty verbose_json", &empty, o, "english");
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "segments")) == 0);
+    }
+    cJSON_Delete(o);
+    txt = render(&empty, AM_FMT_TEXT, NULL);
+    CHECKF(txt && !strcmp(txt, "\n"), "empty text body '%s'", txt ? txt : "(null)");
+    free(txt);
+    free(want_text);
+}
+
+// ---------------------------------------------------------------- numbers
+// JSON numbers must read back as the very same doubles, as Python's json
+// (shortest repr that round-trips) writes them: the reference's segment end
+// 0.0 + 1428 * 0.02 is 28.560000000000002, not 28.56.
+static void test_numbers(void) {
+    static const double values[] = {
+        1428 * 0.02,                // 28.560000000000002
+        0.1 * 1.2,                  // 0.12
+        0.12000000000000001,        // one ulp above 0.12
+        0.6000000000000001,         // 3 * 0.2, a fallback temperature
+        1.0000000000000002,         // 0.4 + 3 * 0.2
+        -0.30000000000000004,       // 0.1 + 0.2, negated
+        -1.2345678901234567,        // 17 significant digits
+        5.5045860069493278e-05,     // a no_speech_prob
+        1e-300,                     // tiny
+        123456789.123456789,        // large
+    };
+    const int n = (int)AM_ARRAY_LEN(values);
+    am_segment segs[AM_ARRAY_LEN(values)];
+    for (int i = 0; i < n; i++)
+        segs[i] = (am_segment){.id = i, .seek = 0, .start = values[i], .end = values[(i + 1) % n], .text = " x",
+                               .temperature = values[(i + 2) % n], .avg_logprob = values[(i + 3) % n],
+                               .compression_ratio = values[(i + 4) % n], .no_speech_prob = values[(i + 5) % n]};
+    am_transcript tr = {.language = "en", .duration = values[0], .text = " x", .segments = segs, .n_segments = n};
+    cJSON *o = render_json(&tr, AM_FMT_VERBOSE_JSON, NULL);
+    if (!o) return;
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(o, "segments");
+    int bad = 0;
+    for (int i = 0; i < n && i < cJSON_GetArraySize(js); i++) {
+        const cJSON *j = cJSON_GetArrayItem(js, i);
+        static const char *keys[] = {"start", "end", "temperature", "avg_logprob", "compression_ratio",
+                                     "no_speech_prob"};
+        for (int k = 0; k < 6; k++) {
+            double v = NAN;
+            const double want = values[(i + k) % n];
+            if (jnum(j, keys[k], &v) && v == want) continue;
+            if (bad++ < 4)
+                CHECKF(0, "verbose_json %s %.17g reads back as %.17g (a JSON number must round-trip exactly)",
+                       keys[k], want, v);
+        }
+    }
+    if (bad > 4) CHECKF(0, "... %d values in all do not round-trip", bad);
+    double d = NAN;
+    CHECKF(jnum(o, "duration", &d) && d == values[0], "duration %.17g reads back as %.17g", values[0], d);
+    cJSON_Delete(o);
+}
+
+// ---------------------------------------------------------------- real model
+typedef struct {
+    am_model *m;
+    am_tokenizer *tok;
+    am_decoding *dc;
+    am_mel *mel;
+} model_ctx;
+
+static int load_model(model_ctx *c) {
+    char path[1024];
+    memset(c, 0, sizeof *c);
+    if (!am_test_find("fixtures/ggml-test-tiny.en.bin", path, sizeof path)) {
+        SKIP_CASE("tiny.en", "ggml-test-tiny.en.bin not found (set AMANUENSIS_TEST_DATA to the shared dir)");
+        return 0;
+    }
+    c->m = am_model_load(path);
+    if (c->m) c->tok = am_tokenizer_create(c->m->vocab_bytes, c->m->vocab_len, c->m->n_file_vocab, c->m->hp.n_vocab);
+    if (c->tok) c->dc = am_decoding_create(c->m, c->tok);
+    if (c->dc) c->mel = am_mel_create(c->m->mel_filters, c->m->hp.n_mels);
+    CHECKF(c->mel != NULL, "model setup: %s", am_last_error());
+    return c->mel != NULL;
+}
+
+static void free_model(model_ctx *c) {
+    am_mel_free(c->mel);
+    am_decoding_free(c->dc);
+    am_tokenizer_free(c->tok);
+    am_model_free(c->m);
+}
+
+// A character whose UTF-8 bytes span two BPE tokens, decoded whole, survives
+// every format.
+static void test_split_utf8(const model_ctx *c) {
+    static const char *candidates[] = {"\xf0\x9f\x99\x82",              // 🙂
+                                       " \xf0\x9f\x8e\x89 party",       // 🎉
+                                       " \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", // 日本語
+                                       " \xe2\x9c\x93 done"};           // ✓
+    for (size_t ci = 0; ci < AM_ARRAY_LEN(candidates); ci++) {
+        const char *s = candidates[ci];
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(am_tokenizer_encode(c->tok, s, strlen(s), &ids, &n) == 0);
+        // a token that is not valid UTF-8 on its own (decodes to U+FFFD)
+        int split = 0;
+        for (size_t i = 0; i < n && !split; i++) {
+            char *one = NULL;
+            if (am_tokenizer_decode_alloc(c->tok, ids + i, 1, AM_DECODE_TEXT, &one, NULL) == 0)
+                split = strstr(one, REPLACEMENT_CHAR) != NULL;
+            free(one);
+        }
+        if (!split) {
+            free(ids);
+            continue;
+        }
+        // the transcript: one segment of these tokens between timestamps
+        const int32_t tb = am_tokenizer_specials(c->tok)->timestamp_begin;
+        int32_t *toks = malloc((n + 2) * sizeof *toks);
+        toks[0] = tb;
+        memcpy(toks + 1, ids, n * sizeof *ids);
+        toks[n + 1] = tb + 50;
+        char *text = NULL;
+        CHECK(am_tokenizer_decode_alloc(c->tok, toks, n + 2, AM_DECODE_TEXT, &text, NULL) == 0);
+        CHECKF(text && !strcmp(text, s), "decode of the split tokens: '%s', want '%s'", text ? text : "(null)", s);
+        am_segment seg = {.id = 0, .seek = 0, .start = 0.0, .end = 1.0, .text = text, .tokens = toks,
+                          .n_tokens = (int)n + 2, .temperature = 0.0, .avg_logprob = -0.5,
+                          .compression_ratio = 1.0, .no_speech_prob = 0.01};
+        am_transcript tr = {.language = "en", .duration = 1.0, .text = text, .segments = &seg, .n_segments = 1};
+        char *want = strip_copy(s);
+        for (am_format f = AM_FMT_JSON; f <= AM_FMT_VERBOSE_JSON; f++) {
+            char *body = render(&tr, f, NULL);
+            if (!body) continue;
+            CHECKF(strstr(body, want) != NULL, "%s output lacks '%s': %s", am_format_name(f), want, body);
+            CHECKF(strstr(body, REPLACEMENT_CHAR) == NULL, "%s output has U+FFFD: %s", am_format_name(f), body);
+            if (f == AM_FMT_JSON || f == AM_FMT_VERBOSE_JSON) {
+                cJSON *o = cJSON_Parse(body);
+                const char *t = jstr(o, "text");
+                CHECKF(t && !strcmp(t, want), "%s text after parse '%s'", am_format_name(f), t ? t : "(none)");
+                cJSON_Delete(o);
+            }
+            free(body);
+        }
+        printf("  split UTF-8: '%s' is %zu tokens, one of them a partial character\n", want, n);
+        free(want);
+        free(text);
+        free(toks);
+        free(ids);
+        return;
+    }
+    SKIP_CASE("split utf-8", "no candidate string has a character split across tokens in this vocabulary");
+}
+
+// One real transcript (jfk.wav, greedy) rendered in every format.
+static void test_real(const model_ctx *c) {
+    char path[1024];
+    if (!am_test_find("audio/jfk.wav", path, sizeof path)) {
+        SKIP_CASE("real transcript", "jfk.wav not found");
+        return;
+    }
+    float *pcm = NULL;
+    size_t ns = 0;
+    am_mel_result r;
+    CHECKF(am_audio_decode_file(path, NULL, &pcm, &ns) == 0, "decode jfk.wav: %s", am_last_error());
+    if (!pcm) return;
+    const int mrc = am_mel_compute(c->mel, pcm, ns, &r);
+    am_audio_free(pcm);
+    CHECK(mrc == 0);
+    if (mrc) return;
+    am_transcribe_params p = am_transcribe_default_params();
+    p.decode.temperature_inc = 0;
+    am_job *job = am_job_create(c->dc, &r, &p);
+    am_engine *eng = am_engine_create(c->dc, NULL);
+    CHECKF(job && eng, "job/engine: %s", am_last_error());
+    if (job && eng) {
+        CHECK(am_engine_add(eng, job) == 0);
+        CHECKF(am_engine_run(eng) == 0, "engine: %s", am_last_error());
+    }
+    const am_transcript *tr = job ? am_job_transcript(job) : NULL;
+    CHECK(tr != NULL);
+    if (tr) {
+        CHECK(tr->n_segments > 0);
+        CHECK(!strcmp(tr->language, "en"));
+        CHECK(fabs(tr->duration - 11.0) < 1e-9);
+        cJSON *o = render_json(tr, AM_FMT_VERBOSE_JSON, NULL);
+        if (o) check_verbose("jfk verbose_json", tr, o, "english");
+        cJSON_Delete(o);
+        o = render_json(tr, AM_FMT_JSON, NULL);
+        char *want_text = strip_copy(tr->text);
+        const char *t = o ? jstr(o, "text") : NULL;
+        CHECK(o && n_keys(o) == 1 && t && !strcmp(t, want_text));
+        cJSON_Delete(o);
+        char *txt = render(tr, AM_FMT_TEXT, NULL);
+        CHECK(txt && strlen(txt) == strlen(want_text) + 1 && !strncmp(txt, want_text, strlen(want_text)));
+        free(txt);
+        free(want_text);
+        char *srt = render(tr, AM_FMT_SRT, NULL);
+        char *vtt = render(tr, AM_FMT_VTT, NULL);
+        if (srt) check_subtitle_shape("jfk srt", tr, srt, 0);
+        if (vtt) check_subtitle_shape("jfk vtt", tr, vtt, 1);
+        printf("  jfk: %d segments, text '%.60s...'\n", tr->n_segments, tr->text);
+        free(srt);
+        free(vtt);
+    }
+    am_engine_free(eng);
+    am_job_free(job);
+}
+
+int main(void) {
+    test_timestamps();
+    test_parse();
+    test_subtitles();
+    test_json();
+    test_numbers();
+    model_ctx c;
+    if (load_model(&c)) {
+        test_split_utf8(&c);
+        test_real(&c);
+    }
+    free_model(&c);
+    return am_test_finish("test_format", 1);
+}
