@@ -131,13 +131,58 @@ void am_nn_parallel(int n_tasks, am_task_fn fn, void *ctx) {
 }
 
 // ---------------------------------------------------------------- dense
+// Up to this many rows a GEMM uses gemm_small instead of the BLAS.
+#ifndef SMALL_M
+#define SMALL_M 8
+#endif
 // Below this many multiply-adds a GEMM runs on one thread.
 #define PARALLEL_MACS (1 << 18)
+
+// Few rows: each row of W is read once from memory and used for up to four
+// rows of x while it sits in L1 (the GEMM library would first repack all of
+// W, which for a handful of rows costs more than the product itself).
+// y[m, n0:n1] = x[m] . W[n] (+ y when accumulate).
+AM_CLONES
+static void gemm_small(float *restrict y, const float *restrict x, const float *restrict W, int M, int N, int K,
+                       int n0, int n1, int accumulate) {
+    for (int m0 = 0; m0 < M; m0 += 4) {
+        const int mt = AM_MIN(4, M - m0);
+        const float *x0 = x + (size_t)m0 * K;
+        const float *x1 = x0 + (mt > 1 ? K : 0), *x2 = x0 + (mt > 2 ? 2 * K : 0), *x3 = x0 + (mt > 3 ? 3 * K : 0);
+        for (int n = n0; n < n1; n++) {
+            const float *w = W + (size_t)n * K;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+            for (int k = 0; k < K; k++) {
+                const float wk = w[k];
+                s0 += x0[k] * wk;
+                s1 += x1[k] * wk;
+                s2 += x2[k] * wk;
+                s3 += x3[k] * wk;
+            }
+            const float s[4] = {s0, s1, s2, s3};
+            for (int t = 0; t < mt; t++) {
+                float *yo = y + (size_t)(m0 + t) * N + n;
+                *yo = accumulate ? *yo + s[t] : s[t];
+            }
+        }
+    }
+}
 
 static void gemm_cols(float *restrict y, const float *restrict x, const float *restrict W, const float *restrict b,
                       int M, int N, int K, int n0, int n1, float beta) {
     if (b)
         for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N + n0, b + n0, (size_t)(n1 - n0) * sizeof *y);
+    if (M > 1 && M <= SMALL_M) {
+        gemm_small(y, x, W, M, N, K, n0, n1, b != NULL || beta != 0.0f);
+        return;
+    }
+    if (M == 1) { // one row: a matrix-vector product reads W once (sgemm would first repack all of W)
+        // y[n0:n1] (n1-n0,) = W[n0:n1] (n1-n0, K) @ x (K,) [+ y]
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1.0f, W + (size_t)n0 * K, K, x, 1, b ? 1.0f : beta,
+                    y + n0, 1);
+        return;
+    }
     // y[:, n0:n1] (M, n1-n0) = x (M,K) @ W[n0:n1]^T (K, n1-n0) [+ y]
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, W + (size_t)n0 * K, K,
                 b ? 1.0f : beta, y + n0, N);
@@ -346,19 +391,6 @@ double am_nn_logsumexp(const float *x, int n) {
 }
 
 // ---------------------------------------------------------------- attention
-AM_CLONES
-static float dot(const float *restrict a, const float *restrict b, int n) {
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-AM_CLONES
-static void axpy(float *restrict y, float a, const float *restrict x, int n) {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
 void am_nn_attention(float *restrict out, int ld_o, const float *restrict q, int ld_q, const float *restrict k,
                      const float *restrict v, int ld_kv, int nq, int nk, int hd, int causal_offset,
                      float *restrict scores) {
@@ -368,10 +400,10 @@ void am_nn_attention(float *restrict out, int ld_o, const float *restrict q, int
     if (use_blas) {
         // scores (nq,nk) = q (nq,hd) @ k (nk,hd)^T * scale
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale, q, ld_q, k, ld_kv, 0.0f, scores, nk);
-    } else {
-        for (int i = 0; i < nq; i++)
-            for (int j = 0; j < nk; j++)
-                scores[(size_t)i * nk + j] = scale * dot(q + (size_t)i * ld_q, k + (size_t)j * ld_kv, hd);
+    } else { // few queries: matrix-vector products, no packing
+        for (int i = 0; i < nq; i++) // scores[i] (nk,) = k (nk,hd) @ q[i] (hd,) * scale
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, nk, hd, scale, k, ld_kv, q + (size_t)i * ld_q, 1, 0.0f,
+                        scores + (size_t)i * nk, 1);
     }
     if (causal_offset >= 0) {
         for (int i = 0; i < nq; i++)
@@ -383,11 +415,8 @@ void am_nn_attention(float *restrict out, int ld_o, const float *restrict q, int
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, scores, nk, v, ld_kv, 0.0f, out,
                     ld_o);
     } else {
-        for (int i = 0; i < nq; i++) {
-            float *o = out + (size_t)i * ld_o;
-            memset(o, 0, (size_t)hd * sizeof *o);
-            const float *w = scores + (size_t)i * nk;
-            for (int j = 0; j < nk; j++) axpy(o, w[j], v + (size_t)j * ld_kv, hd);
-        }
+        for (int i = 0; i < nq; i++) // out[i] (hd,) = v (nk,hd)^T @ scores[i] (nk,)
+            cblas_sgemv(CblasRowMajor, CblasTrans, nk, hd, 1.0f, v, ld_kv, scores + (size_t)i * nk, 1, 0.0f,
+                        out + (size_t)i * ld_o, 1);
     }
 }
