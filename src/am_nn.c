@@ -33,6 +33,8 @@ typedef struct {
     int n_tasks;
     int next;                 // next task index to hand out
     int running;              // workers still inside the current loop
+    int sleepers;             // workers blocked on `work`
+    int caller_sleeping;      // the caller is blocked on `done`
 } pool;
 
 static pool g_pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -58,6 +60,17 @@ typedef struct {
     int index;
 } worker_arg;
 
+// Iterations a thread spins (reading without the lock) before it blocks: a
+// decoder step runs dozens of short parallel loops back to back, and waking
+// a blocked thread costs more than the loop itself (~50 us of spinning).
+#define SPIN_ITERS 4000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *worker(void *arg) {
     worker_arg wa = *(worker_arg *)arg;
     free(arg);
@@ -67,10 +80,21 @@ static void *worker(void *arg) {
     pthread_mutex_lock(&p->lock);
     unsigned long seen = 0; // workers start before the first loop (generation 1)
     for (;;) {
-        while (p->generation == seen) pthread_cond_wait(&p->work, &p->lock);
+        if (p->generation == seen) {
+            pthread_mutex_unlock(&p->lock);
+            for (int i = 0; i < SPIN_ITERS && __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE) == seen; i++)
+                cpu_relax();
+            pthread_mutex_lock(&p->lock);
+            while (p->generation == seen) {
+                p->sleepers++;
+                pthread_cond_wait(&p->work, &p->lock);
+                p->sleepers--;
+            }
+        }
         seen = p->generation;
         run_tasks(p);
-        if (--p->running == 0) pthread_cond_signal(&p->done);
+        __atomic_store_n(&p->running, p->running - 1, __ATOMIC_RELEASE);
+        if (p->running == 0 && p->caller_sleeping) pthread_cond_signal(&p->done);
     }
     return NULL;
 }
@@ -119,13 +143,22 @@ void am_nn_parallel(int n_tasks, am_task_fn fn, void *ctx) {
     p->ctx = ctx;
     p->n_tasks = n_tasks;
     p->next = 0;
-    p->running = p->n_threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->work);
+    __atomic_store_n(&p->running, p->n_threads - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->generation, p->generation + 1, __ATOMIC_RELEASE);
+    if (p->sleepers) pthread_cond_broadcast(&p->work);
     tl_in_task = 1;
     run_tasks(p);
     tl_in_task = 0;
-    while (p->running > 0) pthread_cond_wait(&p->done, &p->lock);
+    if (p->running > 0) {
+        pthread_mutex_unlock(&p->lock);
+        for (int i = 0; i < SPIN_ITERS && __atomic_load_n(&p->running, __ATOMIC_ACQUIRE) > 0; i++) cpu_relax();
+        pthread_mutex_lock(&p->lock);
+        while (p->running > 0) {
+            p->caller_sleeping = 1;
+            pthread_cond_wait(&p->done, &p->lock);
+            p->caller_sleeping = 0;
+        }
+    }
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->busy);
 }
