@@ -183,9 +183,11 @@ static void w_model(writer *w, const model_size *s) {
         w_bytes(w, &v, 4);
     }
     w_i32(w, GEN_N_FILE_VOCAB);
-    for (int i = 0; i < GEN_N_FILE_VOCAB; i++) {
+    for (int i = 0; i < GEN_N_FILE_VOCAB; i++) { // the 256 single bytes (byte-level BPE needs them), then made-up tokens
         char tok[16];
-        const int len = snprintf(tok, sizeof tok, "t%d", i);
+        int len = 1;
+        if (i < 256) tok[0] = (char)i;
+        else len = snprintf(tok, sizeof tok, "t%d", i);
         w_i32(w, len);
         w_bytes(w, tok, (size_t)len);
     }
