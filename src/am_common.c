@@ -50,6 +50,16 @@ double am_time_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void am_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds) {
+    if (!(seconds > 0)) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const long long ns = (long long)ts.tv_nsec + (long long)(seconds * 1e9);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
 void *am_alloc(size_t n_bytes) {
     if (n_bytes == 0) n_bytes = 1;
     size_t rounded;

@@ -6,6 +6,7 @@
 #ifndef AM_COMMON_H
 #define AM_COMMON_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,10 @@ int am_last_error_code(void);
 // ---------------------------------------------------------------- helpers
 // Monotonic clock in seconds.
 double am_time_s(void);
+
+// pthread_cond_timedwait for at most `seconds` (relative; <= 0 returns at
+// once). The mutex is held on entry and on return, as with the pthread call.
+void am_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds);
 
 // 64-byte aligned allocation (for SIMD and BLAS); free with am_free().
 // Returns NULL on overflow or failure. Memory is zero-filled.

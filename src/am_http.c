@@ -489,14 +489,7 @@ static void *watcher_main(void *arg) {
         }
         pthread_mutex_lock(&h->mu);
         if (h->stopping) break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += WATCH_INTERVAL_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        am_cond_wait_s(&h->cv, &h->mu, WATCH_INTERVAL_MS / 1000.0);
     }
     pthread_mutex_unlock(&h->mu);
     free(pfd);
@@ -1010,16 +1003,7 @@ void am_http_get_counts(am_http *h, am_http_counts *c) {
 
 // Wait on h->cv until pred(h) or the deadline; h->mu held.
 static int wait_until(am_http *h, int (*pred)(const am_http *), double deadline) {
-    while (!pred(h) && am_time_s() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-    }
+    while (!pred(h) && am_time_s() < deadline) am_cond_wait_s(&h->cv, &h->mu, 0.02);
     return pred(h);
 }
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "am_audio.h"
 #include "am_mel.h"
@@ -317,16 +316,10 @@ static double next_deadline(const am_sched *s) {
     return d;
 }
 
+// Wait for work until `until` (am_time_s clock), at most a second. Lock held.
 static void timed_wait(am_sched *s, double until) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double wait = until - am_time_s();
-    if (wait < 0) wait = 0;
-    if (wait > 1.0) wait = 1.0;
-    const long ns = ts.tv_nsec + (long)(wait * 1e9);
-    ts.tv_sec += ns / 1000000000L;
-    ts.tv_nsec = ns % 1000000000L;
-    pthread_cond_timedwait(&s->engine_cv, &s->lock, &ts);
+    const double wait = until - am_time_s();
+    am_cond_wait_s(&s->engine_cv, &s->lock, wait < 0 ? 0 : wait > 1.0 ? 1.0 : wait);
 }
 
 static void *engine_main(void *arg) {
@@ -393,6 +386,15 @@ static void *engine_main(void *arg) {
 }
 
 // ---------------------------------------------------------------- lifecycle
+static void destroy(am_sched *s) {
+    am_decoding_free(s->dc);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->audio_cv);
+    pthread_cond_destroy(&s->engine_cv);
+    pthread_cond_destroy(&s->idle_cv);
+    free(s);
+}
+
 am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_sched_params *p,
                           am_metrics *metrics) {
     am_sched_params def = am_sched_default_params();
@@ -439,12 +441,7 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
     s->threads_started = 1;
     return s;
 fail:
-    am_decoding_free(s->dc);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->audio_cv);
-    pthread_cond_destroy(&s->engine_cv);
-    pthread_cond_destroy(&s->idle_cv);
-    free(s);
+    destroy(s);
     return NULL;
 }
 
@@ -474,12 +471,7 @@ void am_sched_free(am_sched *s) {
         complete(s, r, AM_ESHUTDOWN, NULL);
     }
     s->live = NULL;
-    am_decoding_free(s->dc);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->audio_cv);
-    pthread_cond_destroy(&s->engine_cv);
-    pthread_cond_destroy(&s->idle_cv);
-    free(s);
+    destroy(s);
 }
 
 // ---------------------------------------------------------------- API
@@ -544,27 +536,13 @@ int am_sched_drain(am_sched *s, double timeout_s) {
     pthread_mutex_lock(&s->lock);
     s->draining = 1;
     const double until = am_time_s() + (timeout_s > 0 ? timeout_s : 0);
-    while (s->n_unfinished > 0 && am_time_s() < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&s->idle_cv, &s->lock, &ts);
-    }
+    while (s->n_unfinished > 0 && am_time_s() < until) am_cond_wait_s(&s->idle_cv, &s->lock, 0.05);
     const int left = s->n_unfinished;
     if (left) {
         cancel_all(s, AM_ESHUTDOWN);
         // the scheduler threads end them; wait briefly for their callbacks
         const double until2 = am_time_s() + 10.0;
-        while (s->n_unfinished > 0 && am_time_s() < until2) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&s->idle_cv, &s->lock, &ts);
-        }
+        while (s->n_unfinished > 0 && am_time_s() < until2) am_cond_wait_s(&s->idle_cv, &s->lock, 1.0);
     }
     pthread_mutex_unlock(&s->lock);
     return left;

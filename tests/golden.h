@@ -5,7 +5,9 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
+#include "am_model.h"
 #include "am_test.h"
+#include "am_tokenizer.h"
 
 // Parsed golden.json (NULL if absent: the caller skips).
 static inline cJSON *golden_load(void) {
@@ -49,6 +51,26 @@ static inline int golden_ints(const cJSON *c, const char *key, int32_t *out, int
         n++;
     }
     return n;
+}
+
+// Load fixtures/<model_file> and its tokenizer. Returns NULL and reports the
+// case as skipped when the file is absent; a load failure is a failed check.
+static inline am_model *golden_model(const char *model_file, am_tokenizer **tok) {
+    char rel[512], path[1024];
+    snprintf(rel, sizeof rel, "fixtures/%s", model_file);
+    *tok = NULL;
+    if (!am_test_find(rel, path, sizeof path)) {
+        SKIP_CASE(model_file, "model file not found (set AMANUENSIS_TEST_DATA to the shared dir)");
+        return NULL;
+    }
+    am_model *m = am_model_load(path);
+    *tok = m ? am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab) : NULL;
+    CHECKF(m && *tok, "%s: %s", model_file, am_last_error());
+    if (m && !*tok) {
+        am_model_free(m);
+        m = NULL;
+    }
+    return m;
 }
 
 typedef struct {

@@ -66,14 +66,9 @@ static int run_windows(am_decoder *dec, am_wdec **w, int n, const am_model *m, f
 #define MAX_CASES 16
 
 static int run_model(const char *model_file, cJSON *cases) {
-    char rel[512], path[1024];
-    snprintf(rel, sizeof rel, "fixtures/%s", model_file);
-    if (!am_test_find(rel, path, sizeof path)) {
-        SKIP_CASE(model_file, "model file not found (set AMANUENSIS_TEST_DATA to the shared dir)");
-        return 0;
-    }
-    am_model *m = am_model_load(path);
-    am_tokenizer *tok = m ? am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab) : NULL;
+    am_tokenizer *tok;
+    am_model *m = golden_model(model_file, &tok);
+    if (!m) return 0;
     am_decoding *dc = tok ? am_decoding_create(m, tok) : NULL;
     am_decoder *dec = dc ? am_decoder_create(m, NULL) : NULL;
     CHECKF(dec != NULL, "%s: setup: %s", model_file, am_last_error());

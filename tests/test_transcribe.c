@@ -58,13 +58,9 @@ static void compare(const char *label, const cJSON *trace, const am_transcript *
 
 static int run_model(const char *model_file, cJSON *cases) {
     char rel[512], path[1024];
-    snprintf(rel, sizeof rel, "fixtures/%s", model_file);
-    if (!am_test_find(rel, path, sizeof path)) {
-        SKIP_CASE(model_file, "model file not found (set AMANUENSIS_TEST_DATA to the shared dir)");
-        return 0;
-    }
-    am_model *m = am_model_load(path);
-    am_tokenizer *tok = m ? am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab) : NULL;
+    am_tokenizer *tok;
+    am_model *m = golden_model(model_file, &tok);
+    if (!m) return 0;
     am_decoding *dc = tok ? am_decoding_create(m, tok) : NULL;
     am_mel *mel = dc ? am_mel_create(m->mel_filters, m->hp.n_mels) : NULL;
     am_engine *eng = mel ? am_engine_create(dc, NULL) : NULL;
