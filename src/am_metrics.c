@@ -33,10 +33,11 @@
 //    "avg_batch_size": (windows encoded + rows stepped) / total_batches (0 when none),
 //    "avg_wait_time_ms": mean queue wait of successful requests,
 //    "avg_processing_time_s": mean processing time of successful requests,
-//    "total_errors": scheduler failures + HTTP responses with status >= 400 on
-//                    the "transcriptions" / "translations" endpoints (a request
-//                    that fails in the scheduler and is then answered with an
-//                    error status is counted by both terms),
+//    "total_errors": requests that ended without a transcript: the responses
+//                    with status >= 400 of the "transcriptions" / "translations"
+//                    endpoints when an HTTP layer records them (each request is
+//                    answered once, scheduler failures included), else the
+//                    scheduler's failures,
 //    "queue_depth", "pending_results",
 //    "configuration": {"max_batch_size", "max_wait_ms", "device",
 //                      "encoder_enabled": bool, "decoder_enabled": bool,
@@ -258,6 +259,7 @@ typedef struct {
     percentiles wait, lat;
     uint64_t errors;      // failed - cancelled - timed_out, never below 0
     uint64_t http_errors; // status >= 400 on the transcription endpoints
+    uint64_t http_total;  // every response of the transcription endpoints
 } snapshot;
 
 static int cmp_double(const void *a, const void *b) {
@@ -307,9 +309,13 @@ static snapshot *take_snapshot(am_metrics *m) {
     const uint64_t aborted = c->cancelled + c->timed_out;
     s->errors = c->failed > aborted ? c->failed - aborted : 0;
     s->http_errors = 0;
+    s->http_total = 0;
     for (size_t i = 0; i < c->n_endpoints; i++) {
         if (!is_transcription_endpoint(c->eps[i].name)) continue;
-        for (int code = 400; code < N_CODES; code++) s->http_errors += c->eps[i].codes[code];
+        for (int code = 0; code < N_CODES; code++) {
+            s->http_total += c->eps[i].codes[code];
+            if (code >= 400) s->http_errors += c->eps[i].codes[code];
+        }
     }
     return s;
 }
@@ -660,9 +666,12 @@ char *am_metrics_stats_json(am_metrics *m, const am_metrics_state *st_in) {
     ok &= cJSON_AddNumberToObject(root, "avg_wait_time_ms", 1000.0 * ratio(c->wait.sum, (double)c->wait.count)) !=
           NULL;
     ok &= cJSON_AddNumberToObject(root, "avg_processing_time_s", ratio(c->proc.sum, (double)c->proc.count)) != NULL;
-    // Scheduler failures plus error responses of the transcription endpoints
-    // (see the top of this file: one request can be counted by both).
-    ok &= cJSON_AddNumberToObject(root, "total_errors", (double)(c->failed + s->http_errors)) != NULL;
+    // Requests that ended without a transcript. Behind the HTTP layer every
+    // request gets exactly one response, scheduler failures included, so the
+    // error responses of the transcription endpoints count each once; without
+    // an HTTP layer (library use) the scheduler's failures do.
+    const uint64_t total_errors = s->http_total > 0 ? s->http_errors : c->failed;
+    ok &= cJSON_AddNumberToObject(root, "total_errors", (double)total_errors) != NULL;
     ok &= cJSON_AddNumberToObject(root, "queue_depth", st->queue_depth) != NULL;
     ok &= cJSON_AddNumberToObject(root, "pending_results", st->pending_results) != NULL;
 
