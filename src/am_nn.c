@@ -344,14 +344,6 @@ void am_nn_layernorm(float *y, const float *x, const float *restrict w, const fl
     parallel_range((size_t)M, (size_t)(PARALLEL_ELEMS / d + 1), ln_rows, &t);
 }
 
-static void gelu_range(void *ctx, size_t i0, size_t i1) {
-    float *x = ctx;
-    const float inv_sqrt2 = 0.70710678118654752440f;
-    for (size_t i = i0; i < i1; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
-}
-
-void am_nn_gelu(float *x, size_t n) { parallel_range(n, PARALLEL_ELEMS, gelu_range, x); }
-
 // exp(x) for x <= 0 (softmax arguments), ~1 ulp: x = n*ln2 + r, |r| <= ln2/2,
 // e^r by Cephes' expf polynomial, 2^n from the exponent bits; 0 below -87.3.
 // Written branch-free so the loops calling it vectorize.
@@ -375,6 +367,35 @@ static inline float exp_nonpos(float x) {
     scale.i = (t.i - 0x4b400000 + 127) << 23; // 2^n, n = the integer in t
     return x < -87.0f ? 0.0f : p * scale.f;
 }
+
+// erfc(z) for z >= 0 with relative error < 1.2e-7 (Numerical Recipes'
+// Chebyshev fit, erfcc), branch-free so a loop over it vectorizes.
+static inline float erfc_nonneg(float z) {
+    const float t = 1.0f / (1.0f + 0.5f * z);
+    const float p =
+        -1.26551223f +
+        t * (1.00002368f +
+             t * (0.37409196f +
+                  t * (0.09678418f +
+                       t * (-0.18628806f +
+                            t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+    return t * exp_nonpos(-z * z + p);
+}
+
+// gelu(x) = 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2): through erfc the
+// negative side keeps full relative precision.
+AM_CLONES
+static void gelu_range(void *ctx, size_t i0, size_t i1) {
+    float *x = ctx;
+    const float inv_sqrt2 = 0.70710678118654752440f;
+    for (size_t i = i0; i < i1; i++) {
+        const float y = x[i] * inv_sqrt2;
+        const float e = erfc_nonneg(y < 0 ? -y : y);
+        x[i] = 0.5f * x[i] * (y < 0 ? e : 2.0f - e);
+    }
+}
+
+void am_nn_gelu(float *x, size_t n) { parallel_range(n, PARALLEL_ELEMS, gelu_range, x); }
 
 AM_CLONES
 static void softmax_row(float *r, int N) {
