@@ -329,7 +329,7 @@ static int cmd_transcribe(int argc, char **argv) {
         n_ok++;
     }
     // run all files together, reporting progress now and then
-    double t_run = am_time_s(), last_report = t_run;
+    double last_report = am_time_s();
     while (am_engine_pending(eng) > 0) {
         int r = (am_engine_waiting_windows(eng) > 0 && am_engine_active_windows(eng) < ep.max_windows)
                     ? am_engine_encode(eng, 0)
@@ -377,7 +377,6 @@ static int cmd_transcribe(int argc, char **argv) {
                 n_files, audio_total, t_end - t0, audio_total / (t_end - t0), 1e3 * t_load, 1e3 * t_audio,
                 1e3 * t_mel, 1e3 * st->encoder_s, st->encoder_windows, st->encoder_calls, 1e3 * st->decoder_s,
                 st->decoder_steps, st->decoder_steps ? (double)st->decoder_rows / st->decoder_steps : 0.0);
-        (void)t_run;
     }
     rc = failed ? 1 : 0;
 cleanup:
