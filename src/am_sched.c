@@ -213,13 +213,15 @@ static void *audio_main(void *arg) {
             am_audio_free(pcm[i]);
             pcm[i] = NULL;
         }
-        // hand over: failures end here, the rest go to the engine
+        // hand over: failures (and audio too short to hold a single frame,
+        // whose empty transcript is already complete) end here, the rest go
+        // to the engine
         pthread_mutex_lock(&s->lock);
         int n_fail = 0;
         for (int i = 0; i < n; i++) {
             sreq *r = batch[i];
-            if (codes[i] || r->cancel) {
-                if (!codes[i]) {
+            if (codes[i] || r->cancel || am_job_state(r->job) == AM_JOB_DONE) {
+                if (!codes[i] && r->cancel) {
                     codes[i] = r->cancel;
                     snprintf(errs[i], sizeof errs[i], "%s", am_strerror(r->cancel));
                 }
@@ -234,7 +236,7 @@ static void *audio_main(void *arg) {
         }
         pthread_cond_signal(&s->engine_cv);
         pthread_mutex_unlock(&s->lock);
-        for (int i = 0; i < n_fail; i++) complete(s, batch[i], codes[i], errs[i]);
+        for (int i = 0; i < n_fail; i++) complete(s, batch[i], codes[i], codes[i] ? errs[i] : NULL);
     }
 done:
     am_mel_free(mel);

@@ -203,6 +203,32 @@ static void test_isolation(const am_model *m, const am_tokenizer *tok, clip *jfk
     CHECKF(c.r[3].status == AM_EAUDIO, "empty: %d %s", c.r[3].status, c.r[3].error);
     CHECKF(c.r[5].status == AM_ERANGE, "too long: %d %s", c.r[5].status, c.r[5].error);
     CHECK(c.r[0].body && jfk->ref_body && strcmp(c.r[0].body, jfk->ref_body) == 0);
+    // a WAV of 100 samples holds no mel frame: an empty transcript, at once
+    unsigned char wav[44 + 200] = "RIFF";
+    const uint32_t riff = 36 + 200, fmt_len = 16, rate = 16000, byte_rate = 32000, data_len = 200;
+    const uint16_t pcm = 1, mono = 1, align = 2, bits = 16;
+    memcpy(wav + 4, &riff, 4);
+    memcpy(wav + 8, "WAVEfmt ", 8);
+    memcpy(wav + 16, &fmt_len, 4);
+    memcpy(wav + 20, &pcm, 2);
+    memcpy(wav + 22, &mono, 2);
+    memcpy(wav + 24, &rate, 4);
+    memcpy(wav + 28, &byte_rate, 4);
+    memcpy(wav + 32, &align, 2);
+    memcpy(wav + 34, &bits, 2);
+    memcpy(wav + 36, "data", 4);
+    memcpy(wav + 40, &data_len, 4);
+    memset(wav + 44, 0, 200);
+    clip tiny = {"100 samples", wav, sizeof wav, NULL};
+    collector c2;
+    collector_init(&c2);
+    slot_ref ref2 = {&c2, 0};
+    am_sched_request q = make_req(&tiny, &tp, &ref2);
+    CHECK(am_sched_submit(s, &q, NULL) == 0);
+    CHECK(wait_done(&c2, 1, 30));
+    CHECKF(c2.r[0].status == 0 && c2.r[0].body && strstr(c2.r[0].body, "en||"), "100 samples: %d %s",
+           c2.r[0].status, c2.r[0].body ? c2.r[0].body : c2.r[0].error);
+    collector_free(&c2);
     CHECK(c.r[4].body && jfk->ref_body && strcmp(c.r[4].body, jfk->ref_body) == 0);
     am_sched_free(s);
     am_sched_free(s_short);
