@@ -25,7 +25,6 @@ struct am_decoder {
     float *x, *h, *q, *k, *v; // (max_rows, d)
     float *mlp;               // (max_rows, 4d)
     float *scores;            // (threads, max_rows, score_cols) one attention matrix per thread
-    int *row_pos;             // (max_rows,) position of each row
     int *row0;                // (max_rows + 1,) first row of each sequence in a pass
 };
 
@@ -139,7 +138,7 @@ am_decoder *am_decoder_create(const am_model *m, const am_decoder_params *p) {
     const size_t sizes[] = {R * d, R * d, R * d, R * d, R * d, R * 4 * d, n_threads * R * (size_t)dec->score_cols};
     for (size_t i = 0; i < AM_ARRAY_LEN(slots); i++)
         if (!(*slots[i] = am_alloc(sizes[i] * sizeof(float)))) goto oom;
-    if (!(dec->row_pos = am_alloc(R * sizeof(int))) || !(dec->row0 = am_alloc((R + 1) * sizeof(int)))) goto oom;
+    if (!(dec->row0 = am_alloc((R + 1) * sizeof(int)))) goto oom;
     return dec;
 oom:
     am_set_error(AM_ENOMEM, "out of memory creating decoder");
@@ -151,7 +150,6 @@ void am_decoder_free(am_decoder *dec) {
     if (!dec) return;
     float *bufs[] = {dec->x, dec->h, dec->q, dec->k, dec->v, dec->mlp, dec->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(bufs); i++) am_free(bufs[i]);
-    am_free(dec->row_pos);
     am_free(dec->row0);
     free(dec);
 }
@@ -206,7 +204,6 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
             const float *pe = m->dec_pos + (size_t)p * d;
             float *xr = dec->x + (size_t)R * d;
             for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
-            dec->row_pos[R] = p;
         }
     }
     for (int l = 0; l < m->hp.n_text_layer; l++) {

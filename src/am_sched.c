@@ -134,16 +134,18 @@ static void complete(am_sched *s, sreq *r, int status, const char *msg) {
 }
 
 // ---------------------------------------------------------------- audio worker
+// Service order: higher priority first, then earlier arrival.
+static int served_before(const sreq *a, const sreq *b) {
+    return a->priority != b->priority ? a->priority > b->priority : a->submit_t < b->submit_t;
+}
+
 // Take up to `max` queued requests, most urgent first. Lock held.
 static int take_audio(am_sched *s, sreq **out, int max) {
     int n = 0;
     while (n < max) {
         sreq *best = NULL;
         for (sreq *r = s->live; r; r = r->next)
-            if (r->state == RQ_AUDIO_QUEUED && !r->cancel &&
-                (!best || r->priority > best->priority ||
-                 (r->priority == best->priority && r->submit_t < best->submit_t)))
-                best = r;
+            if (r->state == RQ_AUDIO_QUEUED && !r->cancel && (!best || served_before(r, best))) best = r;
         if (!best) break;
         best->state = RQ_AUDIO_BUSY;
         out[n++] = best;
@@ -213,15 +215,13 @@ static void *audio_main(void *arg) {
             am_audio_free(pcm[i]);
             pcm[i] = NULL;
         }
-        // hand over: failures (and audio too short to hold a single frame,
-        // whose empty transcript is already complete) end here, the rest go
-        // to the engine
+        // hand over: failures end here, the rest go to the engine
         pthread_mutex_lock(&s->lock);
         int n_fail = 0;
         for (int i = 0; i < n; i++) {
             sreq *r = batch[i];
-            if (codes[i] || r->cancel || am_job_state(r->job) == AM_JOB_DONE) {
-                if (!codes[i] && r->cancel) {
+            if (codes[i] || r->cancel) {
+                if (!codes[i]) {
                     codes[i] = r->cancel;
                     snprintf(errs[i], sizeof errs[i], "%s", am_strerror(r->cancel));
                 }
@@ -236,7 +236,7 @@ static void *audio_main(void *arg) {
         }
         pthread_cond_signal(&s->engine_cv);
         pthread_mutex_unlock(&s->lock);
-        for (int i = 0; i < n_fail; i++) complete(s, batch[i], codes[i], codes[i] ? errs[i] : NULL);
+        for (int i = 0; i < n_fail; i++) complete(s, batch[i], codes[i], errs[i]);
     }
 done:
     am_mel_free(mel);
@@ -298,10 +298,7 @@ static int housekeeping(am_sched *s, sreq **ended, int cap, double now) {
         if (!s->p.enable_batching && engine_jobs > 0) break;
         sreq *best = NULL;
         for (sreq *r = s->live; r; r = r->next)
-            if (r->state == RQ_READY &&
-                (!best || r->priority > best->priority ||
-                 (r->priority == best->priority && r->submit_t < best->submit_t)))
-                best = r;
+            if (r->state == RQ_READY && (!best || served_before(r, best))) best = r;
         if (!best) break;
         if (am_engine_add(s->engine, best->job)) break;
         best->state = RQ_ENGINE;
@@ -355,7 +352,7 @@ static void *engine_main(void *arg) {
         int action = 0; // 1 encode, 2 decode
         if (fire && free_slots > 0 && (active == 0 || !last_was_encode)) action = 1;
         else if (active > 0) action = 2;
-        if (!action && !n_end) {
+        if (!action && !n_end && fin->n == 0) {
             if (s->stopping && s->n_live == 0 && s->n_unfinished == 0) {
                 pthread_mutex_unlock(&s->lock);
                 break;

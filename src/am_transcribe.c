@@ -413,7 +413,10 @@ int am_engine_add(am_engine *e, am_job *j) {
     if (!e || !j || j->dc != e->dc) return am_set_error(AM_EINVAL, "invalid job for this engine");
     for (int i = 0; i < e->n_jobs; i++)
         if (e->jobs[i] == j) return am_set_error(AM_EINVAL, "job already in the engine");
-    if (j->state == AM_JOB_DONE || j->state == AM_JOB_ERROR) return 0; // nothing to do
+    if (j->state == AM_JOB_DONE || j->state == AM_JOB_ERROR) { // nothing to run (e.g. no audio frame)
+        if (e->p.on_finish) e->p.on_finish(j, e->p.ctx);
+        return 0;
+    }
     if (e->n_jobs == e->cap_jobs) {
         int cap = e->cap_jobs ? 2 * e->cap_jobs : 16;
         am_job **v = realloc(e->jobs, (size_t)cap * sizeof *v);
@@ -592,8 +595,9 @@ int am_engine_decode_step(am_engine *e) {
     return rc ? rc : k;
 }
 
-int am_engine_run(am_engine *e) {
-    while (e->n_jobs > 0) {
+int am_engine_run(am_engine *e, double max_s) {
+    const double until = max_s > 0 ? am_time_s() + max_s : 0;
+    while (e->n_jobs > 0 && (until == 0 || am_time_s() < until)) {
         int rc;
         if (am_engine_waiting_windows(e) > 0 && am_engine_active_windows(e) < e->p.max_windows)
             rc = am_engine_encode(e, 0);

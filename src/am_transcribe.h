@@ -114,7 +114,8 @@ am_engine_params am_engine_default_params(void);
 am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p);
 void am_engine_free(am_engine *e);
 
-// Add a job (borrowed). Returns 0 or AM_EINVAL.
+// Add a job (borrowed). A job that is already finished (audio too short for
+// one mel frame) is reported to on_finish right away. Returns 0 or AM_EINVAL.
 int am_engine_add(am_engine *e, am_job *j);
 // Remove a job now (cancellation): its slots are freed. Returns 0 or AM_EINVAL if absent.
 int am_engine_remove(am_engine *e, am_job *j);
@@ -132,8 +133,9 @@ int am_engine_encode(am_engine *e, int max_enc);
 // One decoder step over every decoding window. Returns rows stepped (0 when
 // nothing decodes), or a negative error. Finished jobs leave the engine.
 int am_engine_decode_step(am_engine *e);
-// Run everything to completion (encode when windows wait, else step).
-int am_engine_run(am_engine *e);
+// Run (encode when windows wait and slots are free, else step) until every
+// job is finished, or for about max_s seconds when max_s > 0 (then call again).
+int am_engine_run(am_engine *e, double max_s);
 
 const am_engine_stats *am_engine_get_stats(const am_engine *e);
 

@@ -328,22 +328,15 @@ static int cmd_transcribe(int argc, char **argv) {
         am_engine_add(eng, files[i].job);
         n_ok++;
     }
-    // run all files together, reporting progress now and then
-    double last_report = am_time_s();
+    // run all files together, reporting progress every couple of seconds
     while (am_engine_pending(eng) > 0) {
-        int r = (am_engine_waiting_windows(eng) > 0 && am_engine_active_windows(eng) < ep.max_windows)
-                    ? am_engine_encode(eng, 0)
-                    : am_engine_decode_step(eng);
-        if (r < 0) {
+        if (am_engine_run(eng, 2.0)) {
             fprintf(stderr, "amanuensis: %s\n", am_last_error());
             goto cleanup;
         }
-        if (!quiet && am_time_s() - last_report > 2.0) {
-            last_report = am_time_s();
-            for (int i = 0; i < n_files; i++)
-                if (files[i].job && files[i].audio_s > 30)
-                    fprintf(stderr, "amanuensis: %s: %.0f%%\n", files[i].path, 100 * am_job_progress(files[i].job));
-        }
+        for (int i = 0; !quiet && am_engine_pending(eng) > 0 && i < n_files; i++)
+            if (files[i].job && files[i].audio_s > 30)
+                fprintf(stderr, "amanuensis: %s: %.0f%%\n", files[i].path, 100 * am_job_progress(files[i].job));
     }
     const double t_end = am_time_s();
     int failed = n_ok < n_files;

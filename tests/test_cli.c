@@ -196,7 +196,7 @@ static am_job *transcribe_file(model_ctx *c, const char *path) {
         return NULL;
     }
     am_engine *eng = am_engine_create(c->dc, NULL);
-    CHECKF(eng && am_engine_add(eng, job) == 0 && am_engine_run(eng) == 0, "engine: %s", am_last_error());
+    CHECKF(eng && am_engine_add(eng, job) == 0 && am_engine_run(eng, 0) == 0, "engine: %s", am_last_error());
     CHECKF(am_job_transcript(job) != NULL, "%s: no transcript", path);
     am_engine_free(eng);
     return job;

@@ -596,7 +596,7 @@ static void test_real(const model_ctx *c) {
     CHECKF(job && eng, "job/engine: %s", am_last_error());
     if (job && eng) {
         CHECK(am_engine_add(eng, job) == 0);
-        CHECKF(am_engine_run(eng) == 0, "engine: %s", am_last_error());
+        CHECKF(am_engine_run(eng, 0) == 0, "engine: %s", am_last_error());
     }
     const am_transcript *tr = job ? am_job_transcript(job) : NULL;
     CHECK(tr != NULL);

@@ -63,7 +63,7 @@ static void run_jobs(const model_ctx *c, am_job **jobs, int n) {
     if (!e) return;
     for (int i = 0; i < n; i++)
         if (jobs[i]) CHECK(am_engine_add(e, jobs[i]) == 0);
-    CHECKF(am_engine_run(e) == 0, "engine: %s", am_last_error());
+    CHECKF(am_engine_run(e, 0) == 0, "engine: %s", am_last_error());
     CHECK(am_engine_pending(e) == 0);
     am_engine_free(e);
 }
@@ -314,7 +314,7 @@ static void test_empty(const model_ctx *c, const char *label) {
     am_engine *e = am_engine_create(c->dc, NULL);
     CHECK(am_engine_add(e, j) == 0);
     CHECK(am_engine_pending(e) == 0);
-    CHECK(am_engine_run(e) == 0);
+    CHECK(am_engine_run(e, 0) == 0);
     const am_transcript *t = am_job_transcript(j);
     CHECKF(t && t->text && t->text[0] == 0 && t->n_segments == 0 && t->duration == 0.0 && t->n_windows == 0,
            "%s: empty audio transcript", label);
@@ -360,14 +360,14 @@ static void test_cancel(const model_ctx *c, am_job **batch) {
         const int rows = am_engine_decode_step(e);
         CHECKF(rows >= 0 && rows <= 2, "step after cancel: %d rows", rows);
     }
-    CHECKF(am_engine_run(e) == 0, "engine after cancel: %s", am_last_error());
+    CHECKF(am_engine_run(e, 0) == 0, "engine after cancel: %s", am_last_error());
     CHECK(am_engine_active_windows(e) == 0 && am_engine_pending(e) == 0);
     CHECK_SAME(tr_of(j[0]), tr_of(greedy_alone), "greedy after a cancel vs alone");
     CHECK_SAME(tr_of(j[2]), tr_of(batch[J_SEED2]), "seed 2 after a cancel vs batched");
     // re-added to another engine, the cancelled job runs to completion
     am_engine *e2 = am_engine_create(c->dc, NULL);
     CHECK(am_engine_add(e2, cancelled) == 0);
-    CHECKF(am_engine_run(e2) == 0, "re-added job: %s", am_last_error());
+    CHECKF(am_engine_run(e2, 0) == 0, "re-added job: %s", am_last_error());
     char why[256];
     CHECK(tr_of(cancelled) != NULL);
     if (tr_of(cancelled) && !same_transcript(tr_of(cancelled), tr_of(batch[J_SEED1]), why, sizeof why))

@@ -114,7 +114,7 @@ static char *transcribe_alone(const am_model *m, const am_tokenizer *tok, const 
     char *body = NULL;
     if (am_audio_decode_memory(c->data, c->size, NULL, &pcm, &n) == 0 && am_mel_compute(mel, pcm, n, &r) == 0) {
         am_job *j = am_job_create(dc, &r, tp);
-        if (j && am_engine_add(e, j) == 0 && am_engine_run(e) == 0 && am_job_transcript(j))
+        if (j && am_engine_add(e, j) == 0 && am_engine_run(e, 0) == 0 && am_job_transcript(j))
             body = canonical(am_job_transcript(j));
         am_job_free(j);
     }

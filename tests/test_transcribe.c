@@ -95,7 +95,7 @@ static int run_model(const char *model_file, cJSON *cases) {
         n++;
     }
     if (n) {
-        CHECKF(am_engine_run(eng) == 0, "%s: engine: %s", model_file, am_last_error());
+        CHECKF(am_engine_run(eng, 0) == 0, "%s: engine: %s", model_file, am_last_error());
         const am_engine_stats *st = am_engine_get_stats(eng);
         printf("%s: %d clips, %ld encoder calls (%ld windows), %ld decoder steps (%.1f rows/step)\n", model_file, n,
                st->encoder_calls, st->encoder_windows, st->decoder_steps,
