@@ -589,13 +589,19 @@ static void render_state(sbuf *b, const snapshot *s, const am_metrics_state *st)
     gauge(b, "amanuensis_active_sequences", "Windows decoding right now.", st->active_sequences);
 }
 
-char *am_metrics_prometheus(am_metrics *m, const am_metrics_state *st_in) {
+// The common start of both renderings: the state to show and a snapshot.
+static snapshot *begin_render(am_metrics *m, const am_metrics_state *st_in, const am_metrics_state **st) {
     if (!m) {
         am_set_error(AM_EINVAL, "metrics: NULL object");
         return NULL;
     }
-    const am_metrics_state *st = state_or_default(st_in);
-    snapshot *s = take_snapshot(m);
+    *st = state_or_default(st_in);
+    return take_snapshot(m);
+}
+
+char *am_metrics_prometheus(am_metrics *m, const am_metrics_state *st_in) {
+    const am_metrics_state *st;
+    snapshot *s = begin_render(m, st_in, &st);
     if (!s) return NULL;
     sbuf b = {0};
     render_state(&b, s, st);
@@ -641,12 +647,8 @@ static void add_stage(cJSON *parent, const char *key, const char *calls, const c
 }
 
 char *am_metrics_stats_json(am_metrics *m, const am_metrics_state *st_in) {
-    if (!m) {
-        am_set_error(AM_EINVAL, "metrics: NULL object");
-        return NULL;
-    }
-    const am_metrics_state *st = state_or_default(st_in);
-    snapshot *s = take_snapshot(m);
+    const am_metrics_state *st;
+    snapshot *s = begin_render(m, st_in, &st);
     if (!s) return NULL;
     const counters *c = &s->c;
     const stage *enc = &c->stages[AM_BATCH_ENCODER], *dec = &c->stages[AM_BATCH_DECODER];

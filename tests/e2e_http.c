@@ -658,23 +658,34 @@ static void case_fuzz(server *s) {
     xfer_free(&x);
 }
 
+// Start a slow transcription (full temperature fallback) on a multi handle and
+// drive it until the scheduler holds it. *running: the transfer is still in
+// flight (1), finished (0), or never admitted within 5 s (-1).
+static CURLM *start_slow_request(server *s, xfer *x, int *running) {
+    xfer_init(x, s, "/v1/audio/transcriptions", NULL);
+    xfer_form(x, NULL, g_audio, g_audio_len, "jfk.wav", "audio/x-wav");
+    xfer_prepare(x);
+    CURLM *m = curl_multi_init();
+    curl_multi_add_handle(m, x->e);
+    int admitted = 0;
+    *running = 1;
+    const double until = am_time_s() + 5;
+    while (*running && !admitted && am_time_s() < until) {
+        curl_multi_perform(m, running);
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+        admitted = get_json_number(s, "/ready", "pending_results", NULL) >= 1;
+    }
+    if (!admitted) *running = -1;
+    return m;
+}
+
 // Start a slow request, wait until the scheduler holds it, then drop the client.
 static void case_disconnect(server *s) {
     const long before = get_json_number(s, "/stats/batching", "cancelled", NULL);
     xfer x;
-    xfer_init(&x, s, "/v1/audio/transcriptions", NULL);
-    xfer_form(&x, NULL, g_audio, g_audio_len, "jfk.wav", "audio/x-wav"); // full fallback: slow
-    xfer_prepare(&x);
-    CURLM *m = curl_multi_init();
-    curl_multi_add_handle(m, x.e);
-    int running = 1, admitted = 0;
-    const double until = am_time_s() + 5;
-    while (running && !admitted && am_time_s() < until) {
-        curl_multi_perform(m, &running);
-        curl_multi_poll(m, NULL, 0, 20, NULL);
-        admitted = get_json_number(s, "/ready", "pending_results", NULL) >= 1;
-    }
-    CHECKF(admitted, "the request never reached the scheduler");
+    int running = 1;
+    CURLM *m = start_slow_request(s, &x, &running);
+    CHECKF(running >= 0, "the request never reached the scheduler");
     curl_multi_remove_handle(m, x.e);
     curl_multi_cleanup(m);
     xfer_free(&x); // closes the socket
@@ -782,19 +793,9 @@ static void case_drain(void) {
         return;
     }
     xfer x;
-    xfer_init(&x, &s, "/v1/audio/transcriptions", NULL);
-    xfer_form(&x, NULL, g_audio, g_audio_len, "jfk.wav", "audio/x-wav"); // full fallback: slow
-    xfer_prepare(&x);
-    CURLM *m = curl_multi_init();
-    curl_multi_add_handle(m, x.e);
-    int running = 1, admitted = 0;
-    const double until = am_time_s() + 5;
-    while (running && !admitted && am_time_s() < until) {
-        curl_multi_perform(m, &running);
-        curl_multi_poll(m, NULL, 0, 20, NULL);
-        admitted = get_json_number(&s, "/ready", "pending_results", NULL) >= 1;
-    }
-    CHECKF(admitted, "drain: the request never reached the scheduler");
+    int running = 1;
+    CURLM *m = start_slow_request(&s, &x, &running);
+    CHECKF(running >= 0, "drain: the request never reached the scheduler");
     kill(s.pid, SIGTERM);
     CHECKF(log_wait(&s, "draining", 5), "drain: no draining log line");
     xfer y, r;
