@@ -21,6 +21,7 @@
 #include "am_common.h"
 #include "am_decoder.h"
 #include "am_encoder.h"
+#include "am_gemm.h"
 #include "am_mel.h"
 #include "am_model.h"
 #include "am_nn.h"
@@ -271,7 +272,7 @@ static int bench_sgemm(const plan *p, machine *mc) {
         printf("  M=%-6d", ms[i]);
         for (size_t j = 0; j < AM_ARRAY_LEN(k_sgemm_nk); j++) {
             const int reps = ms[i] == 1500 ? p->sgemm_reps : p->small_reps;
-            const double g = am_nn_sgemm_gflops(ms[i], k_sgemm_nk[j], k_sgemm_nk[j], reps);
+            const double g = am_gemm_sgemm_gflops(ms[i], k_sgemm_nk[j], k_sgemm_nk[j], reps);
             if (g <= 0) return am_set_error(AM_ENOMEM, "sgemm benchmark M=%d N=K=%d failed", ms[i], k_sgemm_nk[j]);
             if (ms[i] == 1500 && g > mc->sgemm_peak) mc->sgemm_peak = g;
             printf(" %8.1f", g);
@@ -379,7 +380,7 @@ static int bench_model(const am_model *m, const char *label, const plan *p, cons
 
     printf("== %s: d=%d, heads %d/%d, layers %d+%d, n_vocab %d, n_mels %d, %s file, %.0f MB f32 weights\n", label, d,
            hp->n_audio_head, hp->n_text_head, hp->n_audio_layer, hp->n_text_layer, V, hp->n_mels,
-           am_model_type_name(m->weight_type), mb(am_model_weight_bytes(m)));
+           am_type_name(m->weight_type), mb(am_model_weight_bytes(m)));
     if (base + DEC_MAX_STEPS > hp->n_text_ctx) {
         rc = am_set_error(AM_ERANGE, "n_text_ctx %d too small for the decoder benchmark", hp->n_text_ctx);
         goto done;
@@ -413,7 +414,7 @@ static int bench_model(const am_model *m, const char *label, const plan *p, cons
         rc = am_last_error_code();
         goto done;
     }
-    const size_t per_seq_xkv = am_xkv_bytes(m);
+    const size_t per_seq_xkv = am_xkv_bytes(m, AM_TYPE_F32);
     int max_n = 0;
     for (int k = 0; k < n_nvals; k++)
         if (k_dec_n[k] * (per_seq_xkv + (size_t)hp->n_text_layer * 2 * hp->n_text_ctx * d * sizeof(float)) <=
@@ -429,7 +430,7 @@ static int bench_model(const am_model *m, const char *label, const plan *p, cons
         goto done;
     }
     for (int i = 0; i < max_n; i++) {
-        if (!(b.xkv[i] = am_xkv_create(m)) || !(b.seqs[i] = am_seq_create(m, 0))) {
+        if (!(b.xkv[i] = am_xkv_create(m, AM_TYPE_F32)) || !(b.seqs[i] = am_seq_create(m, 0, AM_TYPE_F32))) {
             rc = am_last_error_code();
             goto done;
         }

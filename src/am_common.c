@@ -84,6 +84,40 @@ int am_add_size(size_t a, size_t b, size_t *out) {
     return 0;
 }
 
+// ---------------------------------------------------------------- CPU
+static int g_isa;
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+
+static void isa_init(void) {
+    int isa = AM_ISA_SCALAR;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        isa = AM_ISA_AVX2;
+    if (isa == AM_ISA_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        isa = AM_ISA_AVX512;
+#endif
+    const char *env = getenv("AMANUENSIS_ISA");
+    for (int i = AM_ISA_SCALAR; env && i < isa; i++)
+        if (!strcmp(env, am_isa_name(i))) isa = i;
+    g_isa = isa;
+}
+
+int am_cpu_isa(void) {
+    pthread_once(&isa_once, isa_init);
+    return g_isa;
+}
+
+const char *am_isa_name(int isa) {
+    switch (isa) {
+    case AM_ISA_AVX2: return "avx2";
+    case AM_ISA_AVX512: return "avx512";
+    default: return "scalar";
+    }
+}
+
+// ---------------------------------------------------------------- half precision
 float am_fp16_to_fp32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;

@@ -62,6 +62,18 @@ float am_fp16_to_fp32(uint16_t h);
 // float -> IEEE half, round-to-nearest-even.
 uint16_t am_fp32_to_fp16(float f);
 
+// ---------------------------------------------------------------- CPU
+// Instruction sets the kernels are written for (each a superset of the one before):
+// AVX2 = AVX2 + FMA + F16C; AVX512 = AVX-512 F, BW, DQ and VL.
+enum { AM_ISA_SCALAR = 0, AM_ISA_AVX2 = 1, AM_ISA_AVX512 = 2 };
+
+// The best instruction set this CPU supports, decided once per process.
+// AMANUENSIS_ISA=scalar|avx2|avx512 lowers it (never raises it): tests run
+// every kernel path that way on one machine.
+int am_cpu_isa(void);
+// "scalar", "avx2", "avx512".
+const char *am_isa_name(int isa);
+
 #define AM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define AM_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define AM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

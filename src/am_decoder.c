@@ -1,59 +1,107 @@
 // am_decoder.c — batched multi-sequence Whisper decoder (openai-whisper TextDecoder).
 #include "am_decoder.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "am_attn.h"
+#include "am_gemm.h"
 #include "am_nn.h"
 
+// Keys and values of n_layer layers x n_head heads, each head in the
+// attention layout (am_attn.h): layer l, head h at (l * n_head + h) * 2 * head_elems.
+typedef struct {
+    int n_layer, n_head, hd, type;
+    size_t head_elems; // elements of one head's K (and of its V)
+    void *mem;
+} kv_store;
+
 struct am_xkv {
-    int n_layer, n_audio_ctx, d;
-    float *kv; // (n_layer, 2, n_audio_ctx, d): K then V of each layer
+    kv_store kv; // cross K/V of one window (n_audio_ctx positions)
 };
 
 struct am_seq {
-    int n_ctx, n_layer, d;
-    int pos;
+    int n_ctx, pos;
     const am_xkv *xkv;
-    float *kv; // (n_layer, 2, n_ctx, d): self-attention K then V of each layer
+    kv_store kv; // self-attention cache (n_ctx positions)
 };
 
 struct am_decoder {
     const am_model *m;
     int max_rows;
-    int score_cols; // max(n_text_ctx, n_audio_ctx)
-    float *x, *h, *q, *k, *v; // (max_rows, d)
-    float *mlp;               // (max_rows, 4d)
-    float *scores;            // (threads, max_rows, score_cols) one attention matrix per thread
-    int *row0;                // (max_rows + 1,) first row of each sequence in a pass
+    am_gemm_ws *ws;
+    float *x, *h, *q;    // (max_rows, d)
+    float *qkv;          // (max_rows, 3d)
+    float *mlp;          // (max_rows, 4d)
+    float *xkv_rows;     // (n_audio_ctx, 2d)  a window's cross K and V before they are stored per head
+    float *scores;       // (threads, scores_per_thread)  attention scratch per thread
+    size_t scores_per_thread;
+    int *row0;           // (max_rows + 1,) first row of each sequence in a pass
 };
 
-// ---------------------------------------------------------------- cross K/V
-size_t am_xkv_bytes(const am_model *m) {
-    return (size_t)m->hp.n_text_layer * 2 * m->hp.n_audio_ctx * m->hp.n_text_state * sizeof(float);
+// ---------------------------------------------------------------- K/V storage
+static size_t elem_size(int type) { return type == AM_TYPE_F16 ? 2 : 4; }
+
+static int kv_type_ok(int type) { return type == AM_TYPE_F32 || type == AM_TYPE_F16; }
+
+static size_t kv_store_bytes(const am_model *m, int n_pos, int type) {
+    const int H = m->hp.n_text_head, hd = m->hp.n_text_state / H;
+    return (size_t)m->hp.n_text_layer * H * 2 * am_attn_kv_elems(n_pos, hd) * elem_size(type);
 }
 
-am_xkv *am_xkv_create(const am_model *m) {
+static int kv_store_init(kv_store *s, const am_model *m, int n_pos, int type) {
+    s->n_layer = m->hp.n_text_layer;
+    s->n_head = m->hp.n_text_head;
+    s->hd = m->hp.n_text_state / s->n_head;
+    s->type = type;
+    s->head_elems = am_attn_kv_elems(n_pos, s->hd);
+    s->mem = am_alloc(kv_store_bytes(m, n_pos, type));
+    return s->mem ? 0 : AM_ENOMEM;
+}
+
+static am_kv_head kv_head(const kv_store *s, int layer, int head) {
+    const size_t es = elem_size(s->type);
+    uint8_t *k = (uint8_t *)s->mem + (size_t)(layer * s->n_head + head) * 2 * s->head_elems * es;
+    am_kv_head h = {k, k + s->head_elems * es, s->type, s->hd};
+    return h;
+}
+
+// ---------------------------------------------------------------- cross K/V
+size_t am_xkv_bytes(const am_model *m, int kv_type) { return kv_store_bytes(m, m->hp.n_audio_ctx, kv_type); }
+
+am_xkv *am_xkv_create(const am_model *m, int kv_type) {
+    if (!kv_type_ok(kv_type)) {
+        am_set_error(AM_EINVAL, "K/V type %s not supported (f32 or f16)", am_type_name(kv_type));
+        return NULL;
+    }
     am_xkv *x = calloc(1, sizeof *x);
-    if (!x || !(x->kv = am_alloc(am_xkv_bytes(m)))) {
+    if (!x || kv_store_init(&x->kv, m, m->hp.n_audio_ctx, kv_type)) {
         free(x);
         am_set_error(AM_ENOMEM, "out of memory for cross-attention K/V");
         return NULL;
     }
-    x->n_layer = m->hp.n_text_layer;
-    x->n_audio_ctx = m->hp.n_audio_ctx;
-    x->d = m->hp.n_text_state;
     return x;
 }
 
 void am_xkv_free(am_xkv *x) {
     if (!x) return;
-    am_free(x->kv);
+    am_free(x->kv.mem);
     free(x);
 }
 
-static float *xkv_k(const am_xkv *x, int l) { return x->kv + (size_t)l * 2 * x->n_audio_ctx * x->d; }
-static float *xkv_v(const am_xkv *x, int l) { return xkv_k(x, l) + (size_t)x->n_audio_ctx * x->d; }
+typedef struct {
+    const am_decoder *dec;
+    am_xkv *xkv;
+    int layer;
+} xkv_store_ctx;
+
+static void xkv_store_task(void *ctx, int h) {
+    const xkv_store_ctx *c = ctx;
+    const int d = c->dec->m->hp.n_text_state, hd = c->xkv->kv.hd;
+    const am_kv_head head = kv_head(&c->xkv->kv, c->layer, h);
+    am_attn_store(&head, 0, c->dec->xkv_rows + h * hd, c->dec->xkv_rows + d + h * hd, 2 * d, c->dec->m->hp.n_audio_ctx);
+}
 
 int am_decoder_set_audio(am_decoder *dec, am_xkv *const *xkv, const float *enc, int n) {
     if (!dec || !xkv || !enc || n < 0) return am_set_error(AM_EINVAL, "invalid set_audio arguments");
@@ -63,36 +111,44 @@ int am_decoder_set_audio(am_decoder *dec, am_xkv *const *xkv, const float *enc, 
         const float *e = enc + (size_t)i * T * d; // (T, d)
         for (int l = 0; l < m->hp.n_text_layer; l++) {
             const am_attn_weights *c = &m->dec_blocks[l].cross;
-            am_nn_linear(xkv_k(xkv[i], l), e, c->k_w, NULL, T, d, d);   // K (T,d) = enc @ Wk^T
-            am_nn_linear(xkv_v(xkv[i], l), e, c->v_w, c->v_b, T, d, d); // V (T,d) = enc @ Wv^T + bv
+            const am_wmat kv_w = am_wmat_rows(&c->qkv, d, 2 * d); // [Wk; Wv] (2d, d)
+            // rows (T, 2d) = enc @ [Wk; Wv]^T + [0; bv]
+            am_gemm(dec->xkv_rows, e, &kv_w, c->qkv_b + d, T, 0, dec->ws);
+            xkv_store_ctx sc = {dec, xkv[i], l};
+            am_nn_parallel(xkv[i]->kv.n_head, xkv_store_task, &sc);
         }
     }
     return 0;
 }
 
 // ---------------------------------------------------------------- sequences
-am_seq *am_seq_create(const am_model *m, int n_ctx) {
+size_t am_seq_bytes_for(const am_model *m, int n_ctx, int kv_type) {
+    return kv_store_bytes(m, n_ctx ? n_ctx : m->hp.n_text_ctx, kv_type);
+}
+
+am_seq *am_seq_create(const am_model *m, int n_ctx, int kv_type) {
     if (n_ctx == 0) n_ctx = m->hp.n_text_ctx;
     if (n_ctx < 1 || n_ctx > m->hp.n_text_ctx) {
         am_set_error(AM_EINVAL, "sequence context %d out of range 1..%d", n_ctx, m->hp.n_text_ctx);
         return NULL;
     }
+    if (!kv_type_ok(kv_type)) {
+        am_set_error(AM_EINVAL, "K/V type %s not supported (f32 or f16)", am_type_name(kv_type));
+        return NULL;
+    }
     am_seq *s = calloc(1, sizeof *s);
-    const size_t n_floats = (size_t)m->hp.n_text_layer * 2 * n_ctx * m->hp.n_text_state;
-    if (!s || !(s->kv = am_alloc(n_floats * sizeof(float)))) {
+    if (!s || kv_store_init(&s->kv, m, n_ctx, kv_type)) {
         free(s);
         am_set_error(AM_ENOMEM, "out of memory for a decoder sequence");
         return NULL;
     }
     s->n_ctx = n_ctx;
-    s->n_layer = m->hp.n_text_layer;
-    s->d = m->hp.n_text_state;
     return s;
 }
 
 void am_seq_free(am_seq *s) {
     if (!s) return;
-    am_free(s->kv);
+    am_free(s->kv.mem);
     free(s);
 }
 
@@ -109,10 +165,9 @@ int am_seq_truncate(am_seq *s, int pos) {
     return 0;
 }
 
-size_t am_seq_bytes(const am_seq *s) { return (size_t)s->n_layer * 2 * s->n_ctx * s->d * sizeof(float); }
-
-static float *seq_k(const am_seq *s, int l) { return s->kv + (size_t)l * 2 * s->n_ctx * s->d; }
-static float *seq_v(const am_seq *s, int l) { return seq_k(s, l) + (size_t)s->n_ctx * s->d; }
+size_t am_seq_bytes(const am_seq *s) {
+    return (size_t)s->kv.n_layer * s->kv.n_head * 2 * s->kv.head_elems * elem_size(s->kv.type);
+}
 
 // ---------------------------------------------------------------- lifecycle
 am_decoder_params am_decoder_default_params(void) {
@@ -129,28 +184,31 @@ am_decoder *am_decoder_create(const am_model *m, const am_decoder_params *p) {
     }
     am_decoder *dec = calloc(1, sizeof *dec);
     if (!dec) goto oom;
-    const size_t R = (size_t)p->max_rows, d = (size_t)m->hp.n_text_state;
+    const size_t R = (size_t)p->max_rows, d = (size_t)m->hp.n_text_state, T = (size_t)m->hp.n_audio_ctx;
     dec->m = m;
     dec->max_rows = p->max_rows;
-    dec->score_cols = AM_MAX(m->hp.n_text_ctx, m->hp.n_audio_ctx);
-    float **slots[] = {&dec->x, &dec->h, &dec->q, &dec->k, &dec->v, &dec->mlp, &dec->scores};
-    const size_t n_threads = (size_t)am_nn_threads();
-    const size_t sizes[] = {R * d, R * d, R * d, R * d, R * d, R * 4 * d, n_threads * R * (size_t)dec->score_cols};
+    dec->scores_per_thread = am_attn_scratch_floats(AM_MAX(m->hp.n_text_ctx, m->hp.n_audio_ctx));
+    const size_t threads = (size_t)am_nn_threads();
+    float **slots[] = {&dec->x, &dec->h, &dec->q, &dec->qkv, &dec->mlp, &dec->xkv_rows, &dec->scores};
+    const size_t sizes[] = {R * d, R * d, R * d, R * 3 * d, R * 4 * d, T * 2 * d, threads * dec->scores_per_thread};
     for (size_t i = 0; i < AM_ARRAY_LEN(slots); i++)
         if (!(*slots[i] = am_alloc(sizes[i] * sizeof(float)))) goto oom;
     if (!(dec->row0 = am_alloc((R + 1) * sizeof(int)))) goto oom;
+    if (!(dec->ws = am_gemm_ws_create((int)(4 * d), 4 * d * d))) goto fail;
     return dec;
 oom:
     am_set_error(AM_ENOMEM, "out of memory creating decoder");
+fail:
     am_decoder_free(dec);
     return NULL;
 }
 
 void am_decoder_free(am_decoder *dec) {
     if (!dec) return;
-    float *bufs[] = {dec->x, dec->h, dec->q, dec->k, dec->v, dec->mlp, dec->scores};
+    float *bufs[] = {dec->x, dec->h, dec->q, dec->qkv, dec->mlp, dec->xkv_rows, dec->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(bufs); i++) am_free(bufs[i]);
     am_free(dec->row0);
+    am_gemm_ws_free(dec->ws);
     free(dec);
 }
 
@@ -159,6 +217,18 @@ double am_decoder_flops_per_token(const am_model *m, int pos) {
     const double layer = 2 * d * d * 4 /* self qkvo */ + 2 * d * d * 2 /* cross q,o */ + 2 * d * 4 * d * 2 /* mlp */
                          + 2 * 2 * (pos + 1) * d /* self attention */ + 2 * 2 * T * d /* cross attention */;
     return layer * m->hp.n_text_layer + 2 * d * m->hp.n_vocab;
+}
+
+size_t am_decoder_weight_bytes(const am_model *m) {
+    const int d = m->hp.n_text_state;
+    size_t n = (size_t)m->dec_tok_emb.rows * m->dec_tok_emb.row_bytes; // the output projection
+    for (int l = 0; l < m->hp.n_text_layer; l++) {
+        const am_block *b = &m->dec_blocks[l];
+        const am_wmat *w[] = {&b->attn.qkv, &b->attn.o, &b->cross.o, &b->mlp0, &b->mlp2};
+        for (size_t i = 0; i < AM_ARRAY_LEN(w); i++) n += (size_t)w[i]->rows * w[i]->row_bytes;
+        n += (size_t)d * b->cross.qkv.row_bytes; // the cross-attention query rows
+    }
+    return n;
 }
 
 // ---------------------------------------------------------------- forward
@@ -175,17 +245,21 @@ static void attention_task(void *ctx, int p) {
     am_decoder *dec = a->dec;
     const int d = dec->m->hp.n_text_state, H = dec->m->hp.n_text_head, hd = d / H, l = a->layer;
     const int i = p / H, h = p % H, nq = a->n_tokens[i];
-    const am_seq *s = a->seqs[i];
+    am_seq *s = a->seqs[i];
     const size_t r0 = (size_t)dec->row0[i];
-    float *scores = dec->scores + (size_t)am_nn_thread_index() * dec->max_rows * dec->score_cols;
+    float *scratch = dec->scores + (size_t)am_nn_thread_index() * dec->scores_per_thread;
     float *out = dec->h + r0 * d + h * hd;
-    const float *q = dec->q + r0 * d + h * hd;
-    if (a->cross) // (nq, hd) = attend(q, cross K/V (T, hd)), no mask
-        am_nn_attention(out, d, q, d, xkv_k(s->xkv, l) + h * hd, xkv_v(s->xkv, l) + h * hd, d, nq,
-                        dec->m->hp.n_audio_ctx, hd, -1, scores);
-    else // (nq, hd) = attend(q, cache K/V [0, pos + nq)), causal
-        am_nn_attention(out, d, q, d, seq_k(s, l) + h * hd, seq_v(s, l) + h * hd, d, nq, s->pos + nq, hd, s->pos,
-                        scores);
+    const float scale = 1.0f / sqrtf((float)hd);
+    if (a->cross) { // (nq, hd) = attend(q, the window's cross K/V), no mask
+        const am_kv_head xh = kv_head(&s->xkv->kv, l, h);
+        am_attn(out, d, dec->q + r0 * d + h * hd, d, nq, &xh, dec->m->hp.n_audio_ctx, -1, scale, scratch);
+        return;
+    }
+    // append the new keys/values to the cache, then (nq, hd) = attend(q, cache [0, pos + nq)), causal
+    const float *rows = dec->qkv + r0 * 3 * d + h * hd;
+    const am_kv_head sh = kv_head(&s->kv, l, h);
+    am_attn_store(&sh, s->pos, rows + d, rows + 2 * d, 3 * d, nq);
+    am_attn(out, d, rows, 3 * d, nq, &sh, s->pos + nq, s->pos, scale, scratch);
 }
 
 // One pass over a group of sequences whose rows fit in max_rows.
@@ -199,11 +273,9 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
     for (int i = 0; i < n; i++) {
         dec->row0[i] = R;
         for (int j = 0; j < n_tokens[i]; j++, R++) {
-            const int p = seqs[i]->pos + j;
-            const float *te = m->dec_tok_emb + (size_t)tokens[i][j] * d;
-            const float *pe = m->dec_pos + (size_t)p * d;
             float *xr = dec->x + (size_t)R * d;
-            for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
+            am_wmat_dequant(xr, &m->dec_tok_emb, tokens[i][j], 1);
+            am_nn_add(xr, m->dec_pos + (size_t)(seqs[i]->pos + j) * d, (size_t)d);
         }
     }
     for (int l = 0; l < m->hp.n_text_layer; l++) {
@@ -211,30 +283,22 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
         // -- self-attention (causal, KV cache)
         const am_attn_weights *a = &blk->attn;
         am_nn_layernorm(dec->h, dec->x, a->ln_w, a->ln_b, R, d);
-        am_nn_linear(dec->q, dec->h, a->q_w, a->q_b, R, d, d); // q (R,d)
-        am_nn_linear(dec->k, dec->h, a->k_w, NULL, R, d, d);   // k (R,d)
-        am_nn_linear(dec->v, dec->h, a->v_w, a->v_b, R, d, d); // v (R,d)
-        for (int i = 0; i < n; i++) { // append the new keys/values to each sequence's cache
-            am_seq *s = seqs[i];
-            const size_t rows = (size_t)n_tokens[i] * d;
-            memcpy(seq_k(s, l) + (size_t)s->pos * d, dec->k + (size_t)dec->row0[i] * d, rows * sizeof(float));
-            memcpy(seq_v(s, l) + (size_t)s->pos * d, dec->v + (size_t)dec->row0[i] * d, rows * sizeof(float));
-        }
+        am_gemm(dec->qkv, dec->h, &a->qkv, a->qkv_b, R, 0, dec->ws); // qkv (R,3d)
         attn_ctx self = {dec, seqs, n_tokens, l, 0};
         am_nn_parallel(n * H, attention_task, &self); // h rows = attend(q rows, cache K/V [0, pos_i + n_i))
-        am_nn_linear_add(dec->x, dec->h, a->o_w, a->o_b, R, d, d); // x += h @ Wo^T + bo
+        am_gemm(dec->x, dec->h, &a->o, a->o_b, R, AM_GEMM_ACC, dec->ws); // x += h @ Wo^T + bo
         // -- cross-attention over the window's encoder output
         const am_attn_weights *c = &blk->cross;
+        const am_wmat cq = am_wmat_rows(&c->qkv, 0, d);
         am_nn_layernorm(dec->h, dec->x, c->ln_w, c->ln_b, R, d);
-        am_nn_linear(dec->q, dec->h, c->q_w, c->q_b, R, d, d); // q (R,d)
+        am_gemm(dec->q, dec->h, &cq, c->qkv_b, R, 0, dec->ws); // q (R,d)
         attn_ctx cross = {dec, seqs, n_tokens, l, 1};
         am_nn_parallel(n * H, attention_task, &cross); // h rows = attend(q rows, cross K/V (T, hd))
-        am_nn_linear_add(dec->x, dec->h, c->o_w, c->o_b, R, d, d); // x += h @ Wo^T + bo
+        am_gemm(dec->x, dec->h, &c->o, c->o_b, R, AM_GEMM_ACC, dec->ws); // x += h @ Wo^T + bo
         // -- MLP
         am_nn_layernorm(dec->h, dec->x, blk->mlp_ln_w, blk->mlp_ln_b, R, d);
-        am_nn_linear(dec->mlp, dec->h, blk->mlp0_w, blk->mlp0_b, R, 4 * d, d); // (R,4d)
-        am_nn_gelu(dec->mlp, (size_t)R * 4 * d);
-        am_nn_linear_add(dec->x, dec->mlp, blk->mlp2_w, blk->mlp2_b, R, d, 4 * d);
+        am_gemm(dec->mlp, dec->h, &blk->mlp0, blk->mlp0_b, R, AM_GEMM_GELU, dec->ws); // (R,4d)
+        am_gemm(dec->x, dec->mlp, &blk->mlp2, blk->mlp2_b, R, AM_GEMM_ACC, dec->ws);
     }
     for (int i = 0; i < n; i++) seqs[i]->pos += n_tokens[i];
     // logits = ln(x) @ token_embedding^T
@@ -245,7 +309,7 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
             memmove(dec->x + (size_t)L * d, dec->x + (size_t)(r0 + n_tokens[i] - 1) * d, (size_t)d * sizeof(float));
     }
     am_nn_layernorm(dec->h, dec->x, m->dec_ln_w, m->dec_ln_b, L, d);
-    am_nn_linear(logits, dec->h, m->dec_tok_emb, NULL, L, m->hp.n_vocab, d); // (L, n_vocab)
+    am_gemm(logits, dec->h, &m->dec_tok_emb, NULL, L, 0, dec->ws); // (L, n_vocab)
 }
 
 static int validate(const am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,
@@ -255,7 +319,9 @@ static int validate(const am_decoder *dec, am_seq *const *seqs, const int32_t *c
         const am_seq *s = seqs[i];
         if (!s || !tokens[i] || n_tokens[i] < 1) return am_set_error(AM_EINVAL, "sequence %d: no tokens", i);
         if (!s->xkv) return am_set_error(AM_EINVAL, "sequence %d has no cross K/V bound", i);
-        if (s->n_layer != m->hp.n_text_layer || s->d != m->hp.n_text_state)
+        if (s->kv.n_layer != m->hp.n_text_layer || s->kv.n_head != m->hp.n_text_head ||
+            s->kv.hd * s->kv.n_head != m->hp.n_text_state || s->xkv->kv.n_layer != m->hp.n_text_layer ||
+            s->xkv->kv.hd != s->kv.hd)
             return am_set_error(AM_EINVAL, "sequence %d belongs to another model", i);
         if (n_tokens[i] > dec->max_rows)
             return am_set_error(AM_ERANGE, "sequence %d feeds %d tokens, more than max_rows %d", i, n_tokens[i],

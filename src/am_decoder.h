@@ -12,6 +12,11 @@
 // returns logits. The projection, MLP and vocabulary GEMMs run over all rows
 // of all sequences at once; attention runs per (sequence, head).
 // Sequences can be created, stepped, reset and freed in any order between calls.
+// Keys and values (cross K/V and KV caches) are stored per head in the
+// attention layout (am_attn.h), as float32 (the exact path, default) or IEEE
+// half (kv_type AM_TYPE_F16: half the memory and traffic, not exact).
+// The weights stay in the model's types; a step reads each weight once for
+// all its sequences (am_gemm's streaming path).
 //
 // Ownership: the caller owns am_xkv and am_seq objects; an am_seq borrows its
 // am_xkv (keep the xkv alive while a seq bound to it is stepped). Everything
@@ -41,17 +46,18 @@ am_decoder *am_decoder_create(const am_model *m, const am_decoder_params *p);
 void am_decoder_free(am_decoder *d);
 
 // ---------------------------------------------------------------- cross K/V
-am_xkv *am_xkv_create(const am_model *m);
+// kv_type: AM_TYPE_F32 or AM_TYPE_F16 (element type of the stored keys and values).
+am_xkv *am_xkv_create(const am_model *m, int kv_type);
 void am_xkv_free(am_xkv *x);
-// Bytes of one am_xkv (n_text_layer * 2 * n_audio_ctx * d * 4).
-size_t am_xkv_bytes(const am_model *m);
+// Bytes of one am_xkv: n_text_layer * 2 * n_audio_ctx (rounded up to 64) * d * element size.
+size_t am_xkv_bytes(const am_model *m, int kv_type);
 
 // enc (n, n_audio_ctx, d) -> xkv[0..n): K = enc @ Wk^T, V = enc @ Wv^T + bv per layer.
 int am_decoder_set_audio(am_decoder *d, am_xkv *const *xkv, const float *enc, int n);
 
 // ---------------------------------------------------------------- sequences
-// n_ctx: cache capacity in tokens (1..n_text_ctx; 0 = n_text_ctx).
-am_seq *am_seq_create(const am_model *m, int n_ctx);
+// n_ctx: cache capacity in tokens (1..n_text_ctx; 0 = n_text_ctx); kv_type as for am_xkv.
+am_seq *am_seq_create(const am_model *m, int n_ctx, int kv_type);
 void am_seq_free(am_seq *s);
 // Bind to a window's cross K/V and rewind to position 0 (memory is reused).
 void am_seq_reset(am_seq *s, const am_xkv *xkv);
@@ -61,6 +67,8 @@ int am_seq_pos(const am_seq *s);
 int am_seq_truncate(am_seq *s, int pos);
 // Bytes of state this sequence holds (self-attention KV cache).
 size_t am_seq_bytes(const am_seq *s);
+// Bytes of a sequence's KV cache for n_ctx tokens (0 = n_text_ctx) of kv_type.
+size_t am_seq_bytes_for(const am_model *m, int n_ctx, int kv_type);
 
 // ---------------------------------------------------------------- step
 enum { AM_LOGITS_LAST = 0, AM_LOGITS_ALL = 1 };
@@ -76,5 +84,9 @@ int am_decoder_step(am_decoder *d, am_seq *const *seqs, const int32_t *const *to
 
 // FLOPs of one decoder step for one token at context length `pos` (benchmarks).
 double am_decoder_flops_per_token(const am_model *m, int pos);
+// Bytes of weights one step reads (each once, in the model's types): the
+// benchmark's memory-traffic figure (plus, per sequence, its cross K/V and
+// its KV cache up to its position).
+size_t am_decoder_weight_bytes(const am_model *m);
 
 #endif // AM_DECODER_H

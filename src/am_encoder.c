@@ -1,29 +1,34 @@
 // am_encoder.c — batched Whisper encoder forward pass (openai-whisper AudioEncoder).
 #include "am_encoder.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "am_attn.h"
+#include "am_gemm.h"
 #include "am_mel.h"
 #include "am_nn.h"
 
+#define ATTN_ROWS 128 // query rows per attention task
+
 struct am_encoder {
     const am_model *m;
-    int max_batch;
+    int max_batch;     // windows per pass
+    size_t kv_stride;  // floats of one head's K (and of its V) in `kv`
+    size_t scores_per_thread;
     size_t scratch_bytes;
-    float *cols;   // (3000, max(n_mels,d)*3)  im2col of one window
-    float *conv;   // (3000, d)                conv1 output of one window
-    float *h;      // (B*T, d)                 layer-norm output, then attention output
-    float *q;      // (B*T, d)
-    float *k;      // (B*T, d)
-    float *v;      // (B*T, d)
-    float *mlp;    // (B*T, 4d)
-    float *scores; // (threads, T, T)  one attention matrix per thread
+    am_gemm_ws *ws;
+    float *h;      // (P, d)    layer-norm output, then attention output (P = max_batch * T rows)
+    float *qkv;    // (P, 3d)   queries, keys, values; conv1 output (3000, d) in the stem
+    float *mlp;    // (P, max(4d, 3 n_mels * 2))  MLP hidden; im2col of the stem
+    float *kv;     // (max_batch, H, 2, kv_stride)  keys and values per head, am_attn layout
+    float *scores; // (threads, scores_per_thread)  attention scratch per thread
 };
 
 // ---------------------------------------------------------------- lifecycle
 am_encoder_params am_encoder_default_params(void) {
-    am_encoder_params p = {.max_batch = 8};
+    am_encoder_params p = {.max_batch = 1};
     return p;
 }
 
@@ -37,28 +42,37 @@ am_encoder *am_encoder_create(const am_model *m, const am_encoder_params *p) {
     am_encoder *e = calloc(1, sizeof *e);
     if (!e) goto oom;
     const size_t T = (size_t)m->hp.n_audio_ctx, d = (size_t)m->hp.n_audio_state, B = (size_t)p->max_batch;
-    const size_t F = AM_MEL_WINDOW_FRAMES;
-    const size_t cin = (size_t)AM_MAX(m->hp.n_mels, m->hp.n_audio_state);
+    const size_t F = AM_MEL_WINDOW_FRAMES, nm = (size_t)m->hp.n_mels, H = (size_t)m->hp.n_audio_head;
     e->m = m;
     e->max_batch = p->max_batch;
-    const size_t n_threads = (size_t)am_nn_threads();
-    size_t sizes[] = {F * cin * 3, F * d, B * T * d, B * T * d, B * T * d, B * T * d, B * T * 4 * d, n_threads * T * T};
-    float **slots[] = {&e->cols, &e->conv, &e->h, &e->q, &e->k, &e->v, &e->mlp, &e->scores};
+    e->kv_stride = am_attn_kv_elems((int)T, (int)(d / H));
+    e->scores_per_thread = am_attn_scratch_floats((int)T);
+    const size_t threads = (size_t)am_nn_threads();
+    // the stem's im2col (F, 3 nm) and (T, 3d) live in `mlp`, conv1's output (F, d) in `qkv`
+    const size_t mlp_cols = AM_MAX(4 * d, (F * 3 * nm + T - 1) / T);
+    const size_t sizes[] = {B * T * d, B * T * 3 * d, B * T * mlp_cols, B * H * 2 * e->kv_stride,
+                            threads * e->scores_per_thread};
+    float **slots[] = {&e->h, &e->qkv, &e->mlp, &e->kv, &e->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(sizes); i++) {
         if (!(*slots[i] = am_alloc(sizes[i] * sizeof(float)))) goto oom;
         e->scratch_bytes += sizes[i] * sizeof(float);
     }
+    const int max_k = (int)AM_MAX(4 * d, 3 * AM_MAX(d, nm));
+    if (!(e->ws = am_gemm_ws_create(max_k, 4 * d * AM_MAX(d, nm)))) goto fail;
+    e->scratch_bytes += am_gemm_ws_bytes(e->ws);
     return e;
 oom:
     am_set_error(AM_ENOMEM, "out of memory creating encoder (batch %d)", p->max_batch);
+fail:
     am_encoder_free(e);
     return NULL;
 }
 
 void am_encoder_free(am_encoder *e) {
     if (!e) return;
-    float *bufs[] = {e->cols, e->conv, e->h, e->q, e->k, e->v, e->mlp, e->scores};
+    float *bufs[] = {e->h, e->qkv, e->mlp, e->kv, e->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(bufs); i++) am_free(bufs[i]);
+    am_gemm_ws_free(e->ws);
     free(e);
 }
 
@@ -93,29 +107,59 @@ static void im2col(float *restrict cols, const float *restrict x, int n_in, int 
 static void conv_stem(am_encoder *e, float *restrict x, const float *restrict mel) {
     const am_model *m = e->m;
     const int F = AM_MEL_WINDOW_FRAMES, T = m->hp.n_audio_ctx, d = m->hp.n_audio_state, nm = m->hp.n_mels;
-    // conv1: k3 s1 p1, (n_mels -> d): conv (F, d) = cols (F, nm*3) @ W1 (d, nm*3)^T + b1
-    im2col(e->cols, mel, F, nm, F, 1, 1);
-    am_nn_linear(e->conv, e->cols, m->enc_conv1_w, m->enc_conv1_b, F, d, nm * 3);
-    am_nn_gelu(e->conv, (size_t)F * d);
-    // conv2: k3 s2 p1, (d -> d): x (T, d) = cols (T, d*3) @ W2 (d, d*3)^T + b2
-    im2col(e->cols, e->conv, F, d, T, 2, 0);
-    am_nn_linear(x, e->cols, m->enc_conv2_w, m->enc_conv2_b, T, d, d * 3);
-    am_nn_gelu(x, (size_t)T * d);
+    float *cols = e->mlp, *conv = e->qkv;
+    // conv1: k3 s1 p1, (n_mels -> d): conv (F, d) = gelu(cols (F, nm*3) @ W1 (d, nm*3)^T + b1)
+    im2col(cols, mel, F, nm, F, 1, 1);
+    am_gemm(conv, cols, &m->enc_conv1, m->enc_conv1_b, F, AM_GEMM_GELU, e->ws);
+    // conv2: k3 s2 p1, (d -> d): x (T, d) = gelu(cols (T, d*3) @ W2 (d, d*3)^T + b2)
+    im2col(cols, conv, F, d, T, 2, 0);
+    am_gemm(x, cols, &m->enc_conv2, m->enc_conv2_b, T, AM_GEMM_GELU, e->ws);
     am_nn_add(x, m->enc_pos, (size_t)T * d);
 }
 
 // ---------------------------------------------------------------- blocks
-// Self-attention for B windows: h (B*T, d) = MHA(q, k, v) per window and head,
-// the (window, head) pairs spread over the threads.
-static void attention_task(void *ctx, int p) {
-    am_encoder *e = ctx;
-    const int T = e->m->hp.n_audio_ctx, d = e->m->hp.n_audio_state, H = e->m->hp.n_audio_head, hd = d / H;
-    const size_t off = (size_t)(p / H) * T * d + (size_t)(p % H) * hd;
-    float *scores = e->scores + (size_t)am_nn_thread_index() * T * T; // (T, T)
-    am_nn_attention(e->h + off, d, e->q + off, d, e->k + off, e->v + off, d, T, T, hd, -1, scores);
+// Self-attention of B windows: h (B*T, d) = softmax(q k^T / sqrt(hd)) v per
+// window and head. Keys and values are first stored per head in the attention
+// layout (one task per (window, head)); then each task attends one block of
+// query rows of one head, consecutive tasks sharing a head's K/V in cache.
+typedef struct {
+    am_encoder *e;
+    int n_blocks; // query blocks per (window, head)
+} attn_ctx;
+
+static am_kv_head enc_head(const am_encoder *e, int wh) {
+    const int hd = e->m->hp.n_audio_state / e->m->hp.n_audio_head;
+    float *k = e->kv + (size_t)wh * 2 * e->kv_stride;
+    am_kv_head h = {k, k + e->kv_stride, AM_TYPE_F32, hd};
+    return h;
 }
 
-static void self_attention(am_encoder *e, int B) { am_nn_parallel(B * e->m->hp.n_audio_head, attention_task, e); }
+static void store_task(void *ctx, int wh) {
+    const am_encoder *e = ctx;
+    const int T = e->m->hp.n_audio_ctx, d = e->m->hp.n_audio_state, H = e->m->hp.n_audio_head, hd = d / H;
+    const float *rows = e->qkv + (size_t)(wh / H) * T * 3 * d + (size_t)(wh % H) * hd; // (T, 3d) of the window
+    const am_kv_head h = enc_head(e, wh);
+    am_attn_store(&h, 0, rows + d, rows + 2 * d, 3 * d, T);
+}
+
+static void attention_task(void *ctx, int i) {
+    const attn_ctx *a = ctx;
+    const am_encoder *e = a->e;
+    const int T = e->m->hp.n_audio_ctx, d = e->m->hp.n_audio_state, H = e->m->hp.n_audio_head, hd = d / H;
+    const int wh = i / a->n_blocks, r0 = (i % a->n_blocks) * ATTN_ROWS, nq = AM_MIN(ATTN_ROWS, T - r0);
+    const size_t row = (size_t)(wh / H) * T + r0, col = (size_t)(wh % H) * hd;
+    const am_kv_head h = enc_head(e, wh);
+    float *scratch = e->scores + (size_t)am_nn_thread_index() * e->scores_per_thread;
+    am_attn(e->h + row * d + col, d, e->qkv + row * 3 * d + col, 3 * d, nq, &h, T, -1, 1.0f / sqrtf((float)hd),
+            scratch);
+}
+
+static void self_attention(am_encoder *e, int B) {
+    const int WH = B * e->m->hp.n_audio_head;
+    am_nn_parallel(WH, store_task, e);
+    attn_ctx a = {e, (e->m->hp.n_audio_ctx + ATTN_ROWS - 1) / ATTN_ROWS};
+    am_nn_parallel(WH * a.n_blocks, attention_task, &a);
+}
 
 // x (B*T, d) += attn(ln(x)); x += mlp(ln(x))
 static void block_forward(am_encoder *e, const am_block *blk, float *x, int B) {
@@ -123,15 +167,12 @@ static void block_forward(am_encoder *e, const am_block *blk, float *x, int B) {
     const int M = B * T;
     const am_attn_weights *a = &blk->attn;
     am_nn_layernorm(e->h, x, a->ln_w, a->ln_b, M, d);
-    am_nn_linear(e->q, e->h, a->q_w, a->q_b, M, d, d); // q (M,d) = h @ Wq^T + bq
-    am_nn_linear(e->k, e->h, a->k_w, NULL, M, d, d);   // k (M,d) = h @ Wk^T
-    am_nn_linear(e->v, e->h, a->v_w, a->v_b, M, d, d); // v (M,d) = h @ Wv^T + bv
-    self_attention(e, B);                              // h (M,d) = softmax(q k^T / sqrt(hd)) v
-    am_nn_linear_add(x, e->h, a->o_w, a->o_b, M, d, d); // x += h @ Wo^T + bo
+    am_gemm(e->qkv, e->h, &a->qkv, a->qkv_b, M, 0, e->ws); // qkv (M,3d) = h @ [Wq;Wk;Wv]^T + [bq;0;bv]
+    self_attention(e, B);                                  // h (M,d) = softmax(q k^T / sqrt(hd)) v
+    am_gemm(x, e->h, &a->o, a->o_b, M, AM_GEMM_ACC, e->ws); // x += h @ Wo^T + bo
     am_nn_layernorm(e->h, x, blk->mlp_ln_w, blk->mlp_ln_b, M, d);
-    am_nn_linear(e->mlp, e->h, blk->mlp0_w, blk->mlp0_b, M, 4 * d, d); // (M,4d)
-    am_nn_gelu(e->mlp, (size_t)M * 4 * d);
-    am_nn_linear_add(x, e->mlp, blk->mlp2_w, blk->mlp2_b, M, d, 4 * d); // x += mlp @ W2^T + b2
+    am_gemm(e->mlp, e->h, &blk->mlp0, blk->mlp0_b, M, AM_GEMM_GELU, e->ws); // (M,4d) = gelu(h @ W0^T + b0)
+    am_gemm(x, e->mlp, &blk->mlp2, blk->mlp2_b, M, AM_GEMM_ACC, e->ws);    // x += mlp @ W2^T + b2
 }
 
 // ---------------------------------------------------------------- forward

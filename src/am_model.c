@@ -1,4 +1,4 @@
-// am_model.c — whisper.cpp ggml model loader: map, validate, dequantize.
+// am_model.c — whisper.cpp ggml model loader: map, validate, copy into an aligned arena.
 #include "am_model.h"
 
 #include <errno.h>
@@ -37,136 +37,29 @@ static int rd_bytes(reader *r, void *dst, size_t n, const char *what) {
 
 static int rd_i32(reader *r, int32_t *v, const char *what) { return rd_bytes(r, v, 4, what); }
 
-// ---------------------------------------------------------------- types
-typedef struct {
-    int type;
-    const char *name;
-    int block;       // elements per block
-    int block_bytes; // bytes per block
-} type_info;
-
-static const type_info k_types[] = {
-    {AM_TYPE_F32, "f32", 1, 4},     {AM_TYPE_F16, "f16", 1, 2},     {AM_TYPE_Q4_0, "q4_0", 32, 18},
-    {AM_TYPE_Q4_1, "q4_1", 32, 20}, {AM_TYPE_Q5_0, "q5_0", 32, 22}, {AM_TYPE_Q5_1, "q5_1", 32, 24},
-    {AM_TYPE_Q8_0, "q8_0", 32, 34},
-};
-
-static const type_info *find_type(int type) {
-    for (size_t i = 0; i < AM_ARRAY_LEN(k_types); i++)
-        if (k_types[i].type == type) return &k_types[i];
-    return NULL;
-}
-
-const char *am_model_type_name(int type) {
-    const type_info *ti = find_type(type);
-    return ti ? ti->name : "unknown";
-}
-
-// ---------------------------------------------------------------- dequantization
-// Each function converts n elements (a multiple of the block size for
-// quantized types) of raw file bytes `src` into float32 `dst`.
-
-static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t load_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void dequant_f32(float *restrict dst, const uint8_t *restrict src, size_t n) { memcpy(dst, src, n * 4); }
-
-static void dequant_f16(float *restrict dst, const uint8_t *restrict src, size_t n, const float *restrict lut) {
-    for (size_t i = 0; i < n; i++) dst[i] = lut[load_u16(src + 2 * i)];
-}
-
-// q4_0: f16 d, 16 bytes; byte j holds element j (low nibble) and j+16 (high).
-static void dequant_q4_0(float *restrict dst, const uint8_t *restrict src, size_t n, const float *restrict lut) {
-    for (size_t b = 0; b < n / 32; b++, src += 18, dst += 32) {
-        const float d = lut[load_u16(src)];
-        const uint8_t *qs = src + 2;
-        for (int j = 0; j < 16; j++) {
-            dst[j] = (float)((qs[j] & 0x0f) - 8) * d;
-            dst[j + 16] = (float)((qs[j] >> 4) - 8) * d;
-        }
-    }
-}
-
-// q4_1: f16 d, f16 m, 16 bytes; x = q*d + m.
-static void dequant_q4_1(float *restrict dst, const uint8_t *restrict src, size_t n, const float *restrict lut) {
-    for (size_t b = 0; b < n / 32; b++, src += 20, dst += 32) {
-        const float d = lut[load_u16(src)], m = lut[load_u16(src + 2)];
-        const uint8_t *qs = src + 4;
-        for (int j = 0; j < 16; j++) {
-            dst[j] = (float)(qs[j] & 0x0f) * d + m;
-            dst[j + 16] = (float)(qs[j] >> 4) * d + m;
-        }
-    }
-}
-
-// q5_0: f16 d, uint32 qh (5th bits), 16 bytes; x = (q - 16)*d.
-static void dequant_q5_0(float *restrict dst, const uint8_t *restrict src, size_t n, const float *restrict lut) {
-    for (size_t b = 0; b < n / 32; b++, src += 22, dst += 32) {
-        const float d = lut[load_u16(src)];
-        const uint32_t qh = load_u32(src + 2);
-        const uint8_t *qs = src + 6;
-        for (int j = 0; j < 16; j++) {
-            const int lo = (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4);
-            const int hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
-            dst[j] = (float)(lo - 16) * d;
-            dst[j + 16] = (float)(hi - 16) * d;
-        }
-    }
-}
-
-// q5_1: f16 d, f16 m, uint32 qh, 16 bytes; x = q*d + m.
-static void dequant_q5_1(float *restrict dst, const uint8_t *restrict src, size_t n, const float *restrict lut) {
-    for (size_t b = 0; b < n / 32; b++, src += 24, dst += 32) {
-        const float d = lut[load_u16(src)], m = lut[load_u16(src + 2)];
-        const uint32_t qh = load_u32(src + 4);
-        const uint8_t *qs = src + 8;
-        for (int j = 0; j < 16; j++) {
-            const int lo = (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4);
-            const int hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
-            dst[j] = (float)lo * d + m;
-            dst[j + 16] = (float)hi * d + m;
-        }
-    }
-}
-
-// q8_0: f16 d, 32 int8; x = q*d.
-static void dequant_q8_0(float *restrict dst, const uint8_t *restrict src, size_t n, const float *restrict lut) {
-    for (size_t b = 0; b < n / 32; b++, src += 34, dst += 32) {
-        const float d = lut[load_u16(src)];
-        const int8_t *qs = (const int8_t *)(src + 2);
-        for (int j = 0; j < 32; j++) dst[j] = (float)qs[j] * d;
-    }
-}
-
-static void dequantize(float *dst, const uint8_t *src, size_t n, int type, const float *lut) {
-    switch (type) {
-    case AM_TYPE_F32: dequant_f32(dst, src, n); break;
-    case AM_TYPE_F16: dequant_f16(dst, src, n, lut); break;
-    case AM_TYPE_Q4_0: dequant_q4_0(dst, src, n, lut); break;
-    case AM_TYPE_Q4_1: dequant_q4_1(dst, src, n, lut); break;
-    case AM_TYPE_Q5_0: dequant_q5_0(dst, src, n, lut); break;
-    case AM_TYPE_Q5_1: dequant_q5_1(dst, src, n, lut); break;
-    case AM_TYPE_Q8_0: dequant_q8_0(dst, src, n, lut); break;
-    }
-}
-
 // ---------------------------------------------------------------- expected tensors
 // The loader first lists every tensor the hparams imply (name, shape in ggml
-// order with size-1 dims dropped, destination slot), then matches the file's
-// tensors against that list.
+// order with size-1 dims dropped, where it goes in the model), then matches
+// the file's tensors against that list, then lays them out in the arena.
+enum {
+    SPEC_VEC,      // float32 vector or table: dest is const float **
+    SPEC_MAT,      // weight matrix in the file's type: dest is am_wmat *, rows = last dim
+    SPEC_QKV,      // part `part` (0 query, 1 key, 2 value) of a fused (3d, d) matrix: dest is am_wmat *
+    SPEC_QKV_BIAS, // part 0 or 2 of the fused (3d,) bias: dest is const float **
+};
+
 typedef struct {
     char name[80];
     int n_dims;
     int64_t ne[3];
-    const float **slot;
+    int kind, part;
+    void *dest;
     // filled while parsing
     int found;
     int type;
-    size_t offset;  // byte offset of the data in the file
+    size_t offset;    // byte offset of the data in the file
     size_t n_elem;
-    size_t arena_off; // float offset into the arena
+    size_t arena_off; // byte offset of this tensor (its group for QKV parts) in the arena
 } tensor_spec;
 
 typedef struct {
@@ -174,10 +67,10 @@ typedef struct {
     int n, cap;
 } spec_list;
 
-static int spec_add(spec_list *l, const float **slot, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2,
-                    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int spec_add(spec_list *l, int kind, int part, void *dest, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2,
+                    const char *fmt, ...) __attribute__((format(printf, 9, 10)));
 
-static int spec_add(spec_list *l, const float **slot, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2,
+static int spec_add(spec_list *l, int kind, int part, void *dest, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2,
                     const char *fmt, ...) {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 128;
@@ -196,24 +89,29 @@ static int spec_add(spec_list *l, const float **slot, int n_dims, int64_t ne0, i
     s->ne[0] = ne0;
     s->ne[1] = ne1;
     s->ne[2] = ne2;
-    s->slot = slot;
+    s->kind = kind;
+    s->part = part;
+    s->dest = dest;
     return 0;
 }
 
-#define VEC(slot, n, ...) spec_add(&l, (slot), 1, (n), 1, 1, __VA_ARGS__)
-#define MAT(slot, in, out, ...) spec_add(&l, (slot), 2, (in), (out), 1, __VA_ARGS__)
+#define VEC(slot, n, ...) spec_add(&l, SPEC_VEC, 0, (slot), 1, (n), 1, 1, __VA_ARGS__)
+#define TABLE(slot, in, out, ...) spec_add(&l, SPEC_VEC, 0, (slot), 2, (in), (out), 1, __VA_ARGS__)
+#define MAT(wm, in, out, ...) spec_add(&l, SPEC_MAT, 0, (wm), 2, (in), (out), 1, __VA_ARGS__)
+#define QKV(wm, part, d, ...) spec_add(&l, SPEC_QKV, (part), (wm), 2, (d), (d), 1, __VA_ARGS__)
+#define QKV_BIAS(slot, part, d, ...) spec_add(&l, SPEC_QKV_BIAS, (part), (slot), 1, (d), 1, 1, __VA_ARGS__)
 
 static int add_attn(spec_list *lp, am_attn_weights *a, const char *prefix, int i, const char *kind, int d) {
     spec_list l = *lp;
     int rc = 0;
     rc |= VEC(&a->ln_w, d, "%s.blocks.%d.%s_ln.weight", prefix, i, kind);
     rc |= VEC(&a->ln_b, d, "%s.blocks.%d.%s_ln.bias", prefix, i, kind);
-    rc |= MAT(&a->q_w, d, d, "%s.blocks.%d.%s.query.weight", prefix, i, kind);
-    rc |= VEC(&a->q_b, d, "%s.blocks.%d.%s.query.bias", prefix, i, kind);
-    rc |= MAT(&a->k_w, d, d, "%s.blocks.%d.%s.key.weight", prefix, i, kind);
-    rc |= MAT(&a->v_w, d, d, "%s.blocks.%d.%s.value.weight", prefix, i, kind);
-    rc |= VEC(&a->v_b, d, "%s.blocks.%d.%s.value.bias", prefix, i, kind);
-    rc |= MAT(&a->o_w, d, d, "%s.blocks.%d.%s.out.weight", prefix, i, kind);
+    rc |= QKV(&a->qkv, 0, d, "%s.blocks.%d.%s.query.weight", prefix, i, kind);
+    rc |= QKV_BIAS(&a->qkv_b, 0, d, "%s.blocks.%d.%s.query.bias", prefix, i, kind);
+    rc |= QKV(&a->qkv, 1, d, "%s.blocks.%d.%s.key.weight", prefix, i, kind);
+    rc |= QKV(&a->qkv, 2, d, "%s.blocks.%d.%s.value.weight", prefix, i, kind);
+    rc |= QKV_BIAS(&a->qkv_b, 2, d, "%s.blocks.%d.%s.value.bias", prefix, i, kind);
+    rc |= MAT(&a->o, d, d, "%s.blocks.%d.%s.out.weight", prefix, i, kind);
     rc |= VEC(&a->o_b, d, "%s.blocks.%d.%s.out.bias", prefix, i, kind);
     *lp = l;
     return rc ? AM_ENOMEM : 0;
@@ -224,9 +122,9 @@ static int add_mlp(spec_list *lp, am_block *b, const char *prefix, int i, int d)
     int rc = 0;
     rc |= VEC(&b->mlp_ln_w, d, "%s.blocks.%d.mlp_ln.weight", prefix, i);
     rc |= VEC(&b->mlp_ln_b, d, "%s.blocks.%d.mlp_ln.bias", prefix, i);
-    rc |= MAT(&b->mlp0_w, d, 4 * d, "%s.blocks.%d.mlp.0.weight", prefix, i);
+    rc |= MAT(&b->mlp0, d, 4 * d, "%s.blocks.%d.mlp.0.weight", prefix, i);
     rc |= VEC(&b->mlp0_b, 4 * d, "%s.blocks.%d.mlp.0.bias", prefix, i);
-    rc |= MAT(&b->mlp2_w, 4 * d, d, "%s.blocks.%d.mlp.2.weight", prefix, i);
+    rc |= MAT(&b->mlp2, 4 * d, d, "%s.blocks.%d.mlp.2.weight", prefix, i);
     rc |= VEC(&b->mlp2_b, d, "%s.blocks.%d.mlp.2.bias", prefix, i);
     *lp = l;
     return rc ? AM_ENOMEM : 0;
@@ -237,11 +135,11 @@ static int build_specs(am_model *m, spec_list *out) {
     const int da = hp->n_audio_state, dt = hp->n_text_state;
     spec_list l = {0};
     int rc = 0;
-    rc |= spec_add(&l, &m->enc_conv1_w, 3, 3, hp->n_mels, da, "encoder.conv1.weight");
+    rc |= spec_add(&l, SPEC_MAT, 0, &m->enc_conv1, 3, 3, hp->n_mels, da, "encoder.conv1.weight");
     rc |= VEC(&m->enc_conv1_b, da, "encoder.conv1.bias");
-    rc |= spec_add(&l, &m->enc_conv2_w, 3, 3, da, da, "encoder.conv2.weight");
+    rc |= spec_add(&l, SPEC_MAT, 0, &m->enc_conv2, 3, 3, da, da, "encoder.conv2.weight");
     rc |= VEC(&m->enc_conv2_b, da, "encoder.conv2.bias");
-    rc |= MAT(&m->enc_pos, da, hp->n_audio_ctx, "encoder.positional_embedding");
+    rc |= TABLE(&m->enc_pos, da, hp->n_audio_ctx, "encoder.positional_embedding");
     rc |= VEC(&m->enc_ln_w, da, "encoder.ln_post.weight");
     rc |= VEC(&m->enc_ln_b, da, "encoder.ln_post.bias");
     for (int i = 0; i < hp->n_audio_layer && !rc; i++) {
@@ -249,7 +147,7 @@ static int build_specs(am_model *m, spec_list *out) {
         rc |= add_mlp(&l, &m->enc_blocks[i], "encoder", i, da);
     }
     rc |= MAT(&m->dec_tok_emb, dt, hp->n_vocab, "decoder.token_embedding.weight");
-    rc |= MAT(&m->dec_pos, dt, hp->n_text_ctx, "decoder.positional_embedding");
+    rc |= TABLE(&m->dec_pos, dt, hp->n_text_ctx, "decoder.positional_embedding");
     rc |= VEC(&m->dec_ln_w, dt, "decoder.ln.weight");
     rc |= VEC(&m->dec_ln_b, dt, "decoder.ln.bias");
     for (int i = 0; i < hp->n_text_layer && !rc; i++) {
@@ -317,6 +215,8 @@ static int parse_hparams(reader *r, am_hparams *hp) {
     return 0;
 }
 
+// The token bytes are copied into one block (vocab_store) so that the file
+// mapping can be released after loading.
 static int parse_vocab(reader *r, am_model *m) {
     int32_t n;
     if (rd_i32(r, &n, "vocabulary size")) return AM_EFORMAT;
@@ -333,14 +233,22 @@ static int parse_vocab(reader *r, am_model *m) {
     m->vocab_bytes = bytes;
     m->vocab_len = len;
     m->n_file_vocab = n;
-    for (int32_t i = 0; i < n; i++) {
+    const size_t start = r->pos;
+    size_t total = 0;
+    for (int32_t i = 0; i < n; i++) { // validate and measure
         uint32_t l;
         if (rd_bytes(r, &l, 4, "vocabulary")) return AM_EFORMAT;
         if (l > AM_MAX_TOKEN_BYTES) return am_set_error(AM_EFORMAT, "vocabulary token %d has length %u", i, l);
         if (l > r->size - r->pos) return am_set_error(AM_EFORMAT, "model file truncated in vocabulary token %d", i);
-        bytes[i] = r->base + r->pos;
         len[i] = l;
         r->pos += l;
+        total += l;
+    }
+    if (!(m->vocab_store = malloc(total + 1))) return am_set_error(AM_ENOMEM, "out of memory for vocabulary");
+    size_t src = start + 4, dst = 0;
+    for (int32_t i = 0; i < n; src += len[i] + 4, dst += len[i], i++) { // copy
+        memcpy(m->vocab_store + dst, r->base + src, len[i]);
+        bytes[i] = m->vocab_store + dst;
     }
     return 0;
 }
@@ -355,8 +263,8 @@ static int parse_tensors(reader *r, spec_list *specs) {
             return am_set_error(AM_EFORMAT, "tensor at offset %zu has %d dimensions", r->pos - 12, n_dims);
         if (name_len < 1 || name_len >= AM_MAX_NAME)
             return am_set_error(AM_EFORMAT, "tensor at offset %zu has name length %d", r->pos - 12, name_len);
-        const type_info *ti = find_type(ttype);
-        if (!ti) return am_set_error(AM_EFORMAT, "tensor at offset %zu has unknown type %d", r->pos - 12, ttype);
+        const int block = am_type_block(ttype);
+        if (!block) return am_set_error(AM_EFORMAT, "tensor at offset %zu has unknown type %d", r->pos - 12, ttype);
         int64_t ne[4] = {1, 1, 1, 1};
         size_t n_elem = 1;
         for (int i = 0; i < n_dims; i++) {
@@ -372,10 +280,10 @@ static int parse_tensors(reader *r, spec_list *specs) {
         name[name_len] = 0;
         if (memchr(name, 0, (size_t)name_len))
             return am_set_error(AM_EFORMAT, "tensor name contains a NUL byte");
-        if (ne[0] % ti->block)
+        if (ne[0] % block)
             return am_set_error(AM_EFORMAT, "tensor '%s': row of %lld not a multiple of %s block size", name,
-                                (long long)ne[0], ti->name);
-        size_t n_bytes = n_elem / (size_t)ti->block * (size_t)ti->block_bytes;
+                                (long long)ne[0], am_type_name(ttype));
+        const size_t n_bytes = am_type_bytes(ttype, n_elem);
         tensor_spec *s = NULL;
         for (int i = 0; i < specs->n; i++)
             if (strcmp(specs->v[i].name, name) == 0) {
@@ -406,29 +314,90 @@ static int parse_tensors(reader *r, spec_list *specs) {
     return 0;
 }
 
-// Dequantize every tensor into one 64-byte aligned float32 arena.
+// ---------------------------------------------------------------- arena
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+// The sibling of a fused-group spec with the same destination and `part`.
+static const tensor_spec *sibling(const spec_list *specs, const tensor_spec *s, int part) {
+    for (int i = 0; i < specs->n; i++)
+        if (specs->v[i].dest == s->dest && specs->v[i].kind == s->kind && specs->v[i].part == part)
+            return &specs->v[i];
+    return NULL;
+}
+
+// The type a fused q/k/v matrix is stored in: the parts' common type, or
+// float32 (exact) when the file mixes types within the group.
+static int qkv_type(const spec_list *specs, const tensor_spec *s) {
+    const int t0 = sibling(specs, s, 0)->type;
+    for (int p = 1; p < 3; p++)
+        if (sibling(specs, s, p)->type != t0) return AM_TYPE_F32;
+    return t0;
+}
+
+// Bytes one spec's group occupies in the arena (0 for the later parts of a group).
+static size_t spec_arena_bytes(const spec_list *specs, const tensor_spec *s) {
+    switch (s->kind) {
+    case SPEC_VEC: return round64(s->n_elem * sizeof(float));
+    case SPEC_MAT: return round64(am_type_bytes(s->type, s->n_elem));
+    case SPEC_QKV: return s->part ? 0 : round64(3 * am_type_bytes(qkv_type(specs, s), s->n_elem));
+    default: return s->part ? 0 : round64(3 * s->n_elem * sizeof(float)); // SPEC_QKV_BIAS
+    }
+}
+
+static am_wmat make_wmat(const uint8_t *data, int type, int rows, int cols) {
+    am_wmat w = {data, type, rows, cols, am_type_bytes(type, (size_t)cols)};
+    return w;
+}
+
+// Copy every tensor into one 64-byte aligned arena: matrices in their file
+// type (a q/k/v group as one matrix), vectors as float32.
 static int fill_arena(am_model *m, const reader *r, spec_list *specs) {
     size_t total = 0;
     for (int i = 0; i < specs->n; i++) {
-        specs->v[i].arena_off = total;
-        total += (specs->v[i].n_elem + 15) & ~(size_t)15;
+        tensor_spec *s = &specs->v[i];
+        const size_t n = spec_arena_bytes(specs, s);
+        if (n) {
+            s->arena_off = total;
+            total += n;
+        }
     }
-    size_t n_bytes;
-    if (am_mul_size(total, sizeof(float), &n_bytes) || !(m->arena = am_alloc(n_bytes)))
-        return am_set_error(AM_ENOMEM, "out of memory for %zu MB of weights", n_bytes >> 20);
-    m->arena_floats = total;
-    float *lut = malloc(65536 * sizeof *lut);
-    if (!lut) return am_set_error(AM_ENOMEM, "out of memory");
-    for (uint32_t h = 0; h < 65536; h++) lut[h] = am_fp16_to_fp32((uint16_t)h);
+    for (int i = 0; i < specs->n; i++) { // later parts of a group share its offset
+        tensor_spec *s = &specs->v[i];
+        if ((s->kind == SPEC_QKV || s->kind == SPEC_QKV_BIAS) && s->part) s->arena_off = sibling(specs, s, 0)->arena_off;
+    }
+    if (!(m->arena = am_alloc(total))) return am_set_error(AM_ENOMEM, "out of memory for %zu MB of weights", total >> 20);
+    m->arena_bytes = total;
     int counts[16] = {0};
     for (int i = 0; i < specs->n; i++) {
-        tensor_spec *s = &specs->v[i];
-        float *dst = m->arena + s->arena_off;
-        dequantize(dst, r->base + s->offset, s->n_elem, s->type, lut);
-        *s->slot = dst;
-        if (s->n_dims == 2 && s->type < 16) counts[s->type]++;
+        const tensor_spec *s = &specs->v[i];
+        const uint8_t *src = r->base + s->offset;
+        uint8_t *dst = m->arena + s->arena_off;
+        if (s->n_dims >= 2 && s->type < 16) counts[s->type]++;
+        switch (s->kind) {
+        case SPEC_VEC:
+            am_quant_dequant((float *)dst, src, s->type, s->n_elem);
+            *(const float **)s->dest = (const float *)dst;
+            break;
+        case SPEC_MAT: {
+            const int rows = (int)s->ne[s->n_dims - 1];
+            memcpy(dst, src, am_type_bytes(s->type, s->n_elem));
+            *(am_wmat *)s->dest = make_wmat(dst, s->type, rows, (int)(s->n_elem / (size_t)rows));
+            break;
+        }
+        case SPEC_QKV: {
+            const int type = qkv_type(specs, s), d = (int)s->ne[0];
+            const size_t part_bytes = am_type_bytes(type, s->n_elem);
+            if (type == s->type) memcpy(dst + s->part * part_bytes, src, part_bytes);
+            else am_quant_dequant((float *)(dst + s->part * part_bytes), src, s->type, s->n_elem);
+            *(am_wmat *)s->dest = make_wmat(dst, type, 3 * d, d);
+            break;
+        }
+        case SPEC_QKV_BIAS: // parts 0 and 2; the key's third stays zero
+            am_quant_dequant((float *)dst + (size_t)s->part * s->n_elem, src, s->type, s->n_elem);
+            *(const float **)s->dest = (const float *)dst;
+            break;
+        }
     }
-    free(lut);
     int best = 0;
     for (int t = 0; t < 16; t++)
         if (counts[t] > counts[best]) best = t;
@@ -519,17 +488,18 @@ am_model *am_model_load(const char *path) {
         am_set_error(AM_ENOMEM, "out of memory");
         goto fail;
     }
-    m->map_size = (size_t)st.st_size;
-    m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m->map == MAP_FAILED) {
-        m->map = NULL;
+    const size_t size = (size_t)st.st_size;
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
         am_set_error(AM_EIO, "cannot map model file '%s': %s", path, strerror(errno));
         goto fail;
     }
     close(fd);
     fd = -1;
     set_name(m, path);
-    if (parse(m, m->map, m->map_size)) goto fail;
+    const int rc = parse(m, map, size);
+    munmap(map, size); // everything the model keeps was copied
+    if (rc) goto fail;
     return m;
 fail:
     if (fd >= 0) close(fd);
@@ -539,34 +509,33 @@ fail:
 
 am_model *am_model_load_buffer(const void *data, size_t size, const char *name) {
     am_model *m = NULL;
+    uint8_t *copy = NULL;
     if (!data || size < 4) {
         am_set_error(AM_EFORMAT, "model buffer is empty or too small (%zu bytes)", size);
         return NULL;
     }
-    if (!(m = calloc(1, sizeof *m)) || !(m->map = malloc(size))) {
+    // parsed from an exact-size copy, so that a sanitizer sees any read past the end
+    if (!(m = calloc(1, sizeof *m)) || !(copy = malloc(size))) {
         am_set_error(AM_ENOMEM, "out of memory");
         goto fail;
     }
-    memcpy(m->map, data, size);
-    m->map_size = size;
-    m->map_is_heap = 1;
+    memcpy(copy, data, size);
     set_name(m, name ? name : "buffer");
-    if (parse(m, m->map, m->map_size)) goto fail;
+    if (parse(m, copy, size)) goto fail;
+    free(copy);
     return m;
 fail:
+    free(copy);
     am_model_free(m);
     return NULL;
 }
 
 void am_model_free(am_model *m) {
     if (!m) return;
-    if (m->map) {
-        if (m->map_is_heap) free(m->map);
-        else munmap(m->map, m->map_size);
-    }
     am_free((void *)m->mel_filters);
     free((void *)m->vocab_bytes);
     free((void *)m->vocab_len);
+    free(m->vocab_store);
     free(m->enc_blocks);
     free(m->dec_blocks);
     am_free(m->arena);
@@ -575,4 +544,4 @@ void am_model_free(am_model *m) {
 
 int am_model_is_multilingual(const am_model *m) { return m->hp.n_vocab >= 51865; }
 
-size_t am_model_weight_bytes(const am_model *m) { return m->arena_floats * sizeof(float); }
+size_t am_model_weight_bytes(const am_model *m) { return m->arena_bytes; }

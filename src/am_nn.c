@@ -1,4 +1,4 @@
-// am_nn.c — dense, element-wise and attention kernels (float32, exact path).
+// am_nn.c — the thread pool and the element-wise kernels (float32).
 #include "am_nn.h"
 
 #include <cblas.h>
@@ -163,125 +163,6 @@ void am_nn_parallel(int n_tasks, am_task_fn fn, void *ctx) {
     pthread_mutex_unlock(&p->busy);
 }
 
-// ---------------------------------------------------------------- dense
-// Up to this many rows a GEMM uses gemm_small instead of the BLAS.
-#ifndef SMALL_M
-#define SMALL_M 8
-#endif
-// Below this many multiply-adds a GEMM runs on one thread.
-#define PARALLEL_MACS (1 << 18)
-
-// Few rows: each row of W is read once from memory and used for up to four
-// rows of x while it sits in L1 (the GEMM library would first repack all of
-// W, which for a handful of rows costs more than the product itself).
-// y[m, n0:n1] = x[m] . W[n] (+ y when accumulate).
-AM_CLONES
-static void gemm_small(float *restrict y, const float *restrict x, const float *restrict W, int M, int N, int K,
-                       int n0, int n1, int accumulate) {
-    for (int m0 = 0; m0 < M; m0 += 4) {
-        const int mt = AM_MIN(4, M - m0);
-        const float *x0 = x + (size_t)m0 * K;
-        const float *x1 = x0 + (mt > 1 ? K : 0), *x2 = x0 + (mt > 2 ? 2 * K : 0), *x3 = x0 + (mt > 3 ? 3 * K : 0);
-        for (int n = n0; n < n1; n++) {
-            const float *w = W + (size_t)n * K;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-            for (int k = 0; k < K; k++) {
-                const float wk = w[k];
-                s0 += x0[k] * wk;
-                s1 += x1[k] * wk;
-                s2 += x2[k] * wk;
-                s3 += x3[k] * wk;
-            }
-            const float s[4] = {s0, s1, s2, s3};
-            for (int t = 0; t < mt; t++) {
-                float *yo = y + (size_t)(m0 + t) * N + n;
-                *yo = accumulate ? *yo + s[t] : s[t];
-            }
-        }
-    }
-}
-
-static void gemm_cols(float *restrict y, const float *restrict x, const float *restrict W, const float *restrict b,
-                      int M, int N, int K, int n0, int n1, float beta) {
-    if (b)
-        for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N + n0, b + n0, (size_t)(n1 - n0) * sizeof *y);
-    if (M > 1 && M <= SMALL_M) {
-        gemm_small(y, x, W, M, N, K, n0, n1, b != NULL || beta != 0.0f);
-        return;
-    }
-    if (M == 1) { // one row: a matrix-vector product reads W once (sgemm would first repack all of W)
-        // y[n0:n1] (n1-n0,) = W[n0:n1] (n1-n0, K) @ x (K,) [+ y]
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1.0f, W + (size_t)n0 * K, K, x, 1, b ? 1.0f : beta,
-                    y + n0, 1);
-        return;
-    }
-    // y[:, n0:n1] (M, n1-n0) = x (M,K) @ W[n0:n1]^T (K, n1-n0) [+ y]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n1 - n0, K, 1.0f, x, K, W + (size_t)n0 * K, K,
-                b ? 1.0f : beta, y + n0, N);
-}
-
-typedef struct {
-    float *y;
-    const float *x, *W, *b;
-    int M, N, K, per;
-    float beta;
-} gemm_task;
-
-static void gemm_block(void *ctx, int t) {
-    const gemm_task *g = ctx;
-    const int n0 = AM_MIN(g->N, t * g->per), n1 = AM_MIN(g->N, n0 + g->per);
-    if (n1 > n0) gemm_cols(g->y, g->x, g->W, g->b, g->M, g->N, g->K, n0, n1, g->beta);
-}
-
-static void gemm(float *restrict y, const float *restrict x, const float *restrict W, const float *restrict b, int M,
-                 int N, int K, float beta) {
-    const int T = am_nn_threads();
-    if (T <= 1 || (double)M * N * K < PARALLEL_MACS || N < 32) {
-        gemm_cols(y, x, W, b, M, N, K, 0, N, beta);
-        return;
-    }
-    // split the output columns into T blocks (multiples of 16)
-    gemm_task g = {y, x, W, b, M, N, K, ((N + T - 1) / T + 15) & ~15, beta};
-    am_nn_parallel(T, gemm_block, &g);
-}
-
-void am_nn_linear(float *restrict y, const float *restrict x, const float *restrict W, const float *restrict b,
-                  int M, int N, int K) {
-    gemm(y, x, W, b, M, N, K, 0.0f);
-}
-
-void am_nn_linear_add(float *restrict y, const float *restrict x, const float *restrict W,
-                      const float *restrict b, int M, int N, int K) {
-    if (b) {
-        for (int i = 0; i < M; i++) am_nn_add(y + (size_t)i * N, b, (size_t)N);
-    }
-    gemm(y, x, W, NULL, M, N, K, 1.0f);
-}
-
-double am_nn_sgemm_gflops(int M, int N, int K, int reps) {
-    float *a = am_alloc((size_t)M * K * sizeof(float));
-    float *w = am_alloc((size_t)N * K * sizeof(float));
-    float *c = am_alloc((size_t)M * N * sizeof(float));
-    double best = 0;
-    if (a && w && c) {
-        for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)((i * 7) % 13) * 0.01f;
-        for (size_t i = 0; i < (size_t)N * K; i++) w[i] = (float)((i * 5) % 11) * 0.01f;
-        am_nn_linear(c, a, w, NULL, M, N, K); // warm-up
-        for (int r = 0; r < reps; r++) {
-            double t0 = am_time_s();
-            am_nn_linear(c, a, w, NULL, M, N, K);
-            double dt = am_time_s() - t0;
-            double g = 2.0 * M * N * K / dt * 1e-9;
-            if (g > best) best = g;
-        }
-    }
-    am_free(a);
-    am_free(w);
-    am_free(c);
-    return best;
-}
-
 // ---------------------------------------------------------------- element-wise
 // Rows of work below which a loop stays on one thread.
 #define PARALLEL_ELEMS (1 << 15)
@@ -442,35 +323,4 @@ double am_nn_logsumexp(const float *x, int n) {
 #pragma omp simd reduction(+ : s)
     for (int i = 0; i < n; i++) s += exp_nonpos(x[i] - mx);
     return mx + log(s);
-}
-
-// ---------------------------------------------------------------- attention
-void am_nn_attention(float *restrict out, int ld_o, const float *restrict q, int ld_q, const float *restrict k,
-                     const float *restrict v, int ld_kv, int nq, int nk, int hd, int causal_offset,
-                     float *restrict scores) {
-    // (q*s)@(k*s)^T == s^2 * q@k^T; s^2 = 1/sqrt(hd)
-    const float scale = 1.0f / sqrtf((float)hd);
-    const int use_blas = nq >= 8 && (long)nq * nk * hd >= 1 << 16;
-    if (use_blas) {
-        // scores (nq,nk) = q (nq,hd) @ k (nk,hd)^T * scale
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale, q, ld_q, k, ld_kv, 0.0f, scores, nk);
-    } else { // few queries: matrix-vector products, no packing
-        for (int i = 0; i < nq; i++) // scores[i] (nk,) = k (nk,hd) @ q[i] (hd,) * scale
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, nk, hd, scale, k, ld_kv, q + (size_t)i * ld_q, 1, 0.0f,
-                        scores + (size_t)i * nk, 1);
-    }
-    if (causal_offset >= 0) {
-        for (int i = 0; i < nq; i++)
-            for (int j = causal_offset + i + 1; j < nk; j++) scores[(size_t)i * nk + j] = -INFINITY;
-    }
-    am_nn_softmax_rows(scores, nq, nk);
-    if (use_blas) {
-        // out (nq,hd) = scores (nq,nk) @ v (nk,hd)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, scores, nk, v, ld_kv, 0.0f, out,
-                    ld_o);
-    } else {
-        for (int i = 0; i < nq; i++) // out[i] (hd,) = v (nk,hd)^T @ scores[i] (nk,)
-            cblas_sgemv(CblasRowMajor, CblasTrans, nk, hd, 1.0f, v, ld_kv, scores + (size_t)i * nk, 1, 0.0f,
-                        out + (size_t)i * ld_o, 1);
-    }
 }

@@ -66,6 +66,7 @@ am_sched_params am_sched_default_params(void) {
         .max_queue = 64,
         .max_audio_s = 3 * 3600.0,
         .default_timeout_s = 60.0,
+        .kv_type = AM_TYPE_F32,
     };
     return p;
 }
@@ -328,6 +329,7 @@ static void *engine_main(void *arg) {
     am_engine_params ep = am_engine_default_params();
     ep.max_batch = s->p.enable_batching ? s->p.max_batch_size : 1;
     ep.max_windows = s->p.enable_batching ? s->p.max_windows : 1;
+    ep.kv_type = s->p.kv_type;
     ep.on_finish = on_finish;
     ep.ctx = fin;
     if (!fin || !(s->engine = am_engine_create(s->dc, &ep))) {
@@ -399,7 +401,8 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
     am_sched_params def = am_sched_default_params();
     if (!p) p = &def;
     if (!m || !tok || p->max_batch_size < 1 || p->max_batch_size > 256 || p->max_wait_ms < 0 ||
-        p->max_windows < 0 || p->max_windows > 4096 || p->max_queue < 1 || p->window_memory_mb < 0) {
+        p->max_windows < 0 || p->max_windows > 4096 || p->max_queue < 1 || p->window_memory_mb < 0 ||
+        (p->kv_type != AM_TYPE_F32 && p->kv_type != AM_TYPE_F16)) {
         am_set_error(AM_EINVAL, "invalid scheduler parameters");
         return NULL;
     }
@@ -410,8 +413,7 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
     }
     s->p = *p;
     if (s->p.max_windows == 0) { // as many windows as the memory budget holds
-        const double per_window = (double)am_xkv_bytes(m) +
-                                  (double)m->hp.n_text_layer * 2 * m->hp.n_text_ctx * m->hp.n_text_state * sizeof(float);
+        const double per_window = (double)am_xkv_bytes(m, p->kv_type) + (double)am_seq_bytes_for(m, 0, p->kv_type);
         const double n = (double)p->window_memory_mb * 1048576.0 / per_window;
         s->p.max_windows = n < 1 ? 1 : n > 64 ? 64 : (int)n;
     }

@@ -48,6 +48,8 @@ typedef struct {
     int max_queue;            // requests admitted but not finished before submit returns AM_EFULL. Default 64.
     double max_audio_s;       // longest accepted audio in seconds (0 = unlimited). Default 3 hours.
     double default_timeout_s; // per-request deadline when the caller gives none (seconds). Default 60.
+    int kv_type;              // K/V element type: AM_TYPE_F32 (exact) or AM_TYPE_F16 (--kv-type,
+                              // AMANUENSIS_KV_TYPE). Default AM_TYPE_F32.
 } am_sched_params;
 
 am_sched_params am_sched_default_params(void);

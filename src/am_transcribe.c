@@ -26,7 +26,7 @@ am_transcribe_params am_transcribe_default_params(void) {
 }
 
 am_engine_params am_engine_default_params(void) {
-    am_engine_params p = {.max_batch = 8, .max_windows = 64, .max_rows = 512};
+    am_engine_params p = {.max_batch = 8, .max_windows = 64, .max_rows = 512, .kv_type = AM_TYPE_F32};
     return p;
 }
 
@@ -338,8 +338,9 @@ struct am_engine {
     slot *slots;
     am_job **jobs;
     int n_jobs, cap_jobs;
+    int enc_slice;    // windows per encoder pass (the encoder's own batch)
     float *mel_buf;   // (max_batch, n_mels, 3000)
-    float *enc_buf;   // (max_batch, n_audio_ctx, d)
+    float *enc_buf;   // (enc_slice, n_audio_ctx, d)
     float *logits;    // (max_windows, n_vocab)
     // per-step scratch (max_windows each)
     am_seq **step_seqs;
@@ -351,7 +352,8 @@ struct am_engine {
 am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p) {
     am_engine_params def = am_engine_default_params();
     if (!p) p = &def;
-    if (!dc || p->max_batch < 1 || p->max_windows < 1 || p->max_windows > 4096) {
+    if (!dc || p->max_batch < 1 || p->max_windows < 1 || p->max_windows > 4096 ||
+        (p->kv_type != AM_TYPE_F32 && p->kv_type != AM_TYPE_F16)) {
         am_set_error(AM_EINVAL, "invalid engine parameters");
         return NULL;
     }
@@ -362,14 +364,14 @@ am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p) {
     e->m = m;
     e->p = *p;
     am_encoder_params ep = am_encoder_default_params();
-    ep.max_batch = p->max_batch;
+    ep.max_batch = e->enc_slice = AM_MIN(ep.max_batch, p->max_batch);
     am_decoder_params dp = am_decoder_default_params();
     if (p->max_rows > 0) dp.max_rows = p->max_rows;
     if (!(e->enc = am_encoder_create(m, &ep)) || !(e->dec = am_decoder_create(m, &dp))) goto fail;
     const size_t W = (size_t)p->max_windows;
     e->slots = calloc(W, sizeof *e->slots);
     e->mel_buf = am_alloc((size_t)p->max_batch * m->hp.n_mels * AM_MEL_WINDOW_FRAMES * sizeof(float));
-    e->enc_buf = am_alloc((size_t)p->max_batch * m->hp.n_audio_ctx * m->hp.n_audio_state * sizeof(float));
+    e->enc_buf = am_alloc((size_t)e->enc_slice * m->hp.n_audio_ctx * m->hp.n_audio_state * sizeof(float));
     e->logits = am_alloc(W * m->hp.n_vocab * sizeof(float));
     e->step_seqs = calloc(W, sizeof *e->step_seqs);
     e->step_toks = calloc(W, sizeof *e->step_toks);
@@ -499,8 +501,8 @@ static slot *free_slot(am_engine *e) {
     for (int i = 0; i < e->p.max_windows; i++) {
         slot *s = &e->slots[i];
         if (s->job) continue;
-        if (!s->xkv && !(s->xkv = am_xkv_create(e->m))) return NULL;
-        if (!s->seq && !(s->seq = am_seq_create(e->m, 0))) return NULL;
+        if (!s->xkv && !(s->xkv = am_xkv_create(e->m, e->p.kv_type))) return NULL;
+        if (!s->seq && !(s->seq = am_seq_create(e->m, 0, e->p.kv_type))) return NULL;
         if (!s->wdec && !(s->wdec = am_wdec_create(e->dc))) return NULL;
         return s;
     }
@@ -533,10 +535,14 @@ int am_engine_encode(am_engine *e, int max_enc) {
     }
     if (n == 0) return 0;
     double t0 = am_time_s();
-    int rc = am_encoder_run(e->enc, e->mel_buf, n, e->enc_buf);
     am_xkv *xkv[256];
     for (int i = 0; i < n; i++) xkv[i] = slots[i]->xkv;
-    if (!rc) rc = am_decoder_set_audio(e->dec, xkv, e->enc_buf, n);
+    int rc = 0;
+    for (int i0 = 0; i0 < n && !rc; i0 += e->enc_slice) { // the encoder output of a slice becomes its cross K/V
+        const int k = AM_MIN(e->enc_slice, n - i0);
+        rc = am_encoder_run(e->enc, e->mel_buf + i0 * mel_sz, k, e->enc_buf);
+        if (!rc) rc = am_decoder_set_audio(e->dec, xkv + i0, e->enc_buf, k);
+    }
     e->stats.encoder_s += am_time_s() - t0;
     e->stats.encoder_calls++;
     e->stats.encoder_windows += n;

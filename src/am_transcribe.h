@@ -97,6 +97,8 @@ typedef struct {
     int max_batch;    // windows per encoder call. Default 8.
     int max_windows;  // windows decoding at once (each holds cross K/V + a sequence). Default 64.
     int max_rows;     // decoder rows per internal pass (am_decoder_params). Default 512.
+    int kv_type;      // element type of cross K/V and KV caches: AM_TYPE_F32 (exact, default) or
+                      // AM_TYPE_F16 (half the memory and traffic; not the reference's arithmetic)
     // Called (on the engine's thread, inside am_engine_encode/decode_step) for
     // each job that finished (AM_JOB_DONE) or failed (AM_JOB_ERROR); the job has
     // left the engine by then. Optional.

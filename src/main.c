@@ -45,6 +45,8 @@ static void usage(FILE *f) {
             "      --no-speech-threshold X (0.6)  --no-condition-on-previous-text\n"
             "      --seed N              sampling seed (default 0)\n"
             "      --batch N             encoder batch size (default 8)\n"
+            "      --kv-type T           f32 (default, exact) | f16: cross K/V and KV caches in half\n"
+            "                            precision, half the memory per window ($AMANUENSIS_KV_TYPE)\n"
             "      -q, --quiet           no progress or timings on stderr\n"
             "  info -m MODEL [FILE...]   print the model's parameters; for each audio FILE,\n"
             "                            decode it and time the mel and encoder stages\n"
@@ -64,6 +66,7 @@ static void usage(FILE *f) {
             "      --api-key KEY         require 'Authorization: Bearer KEY' on /v1, /stats, /metrics\n"
             "                            (repeatable; $AMANUENSIS_API_KEYS, comma-separated)\n"
             "      --threads-http N      HTTP polling threads (default 2)\n"
+            "      --kv-type T           f32 (default, exact) | f16 ($AMANUENSIS_KV_TYPE), as for transcribe\n"
             "      -q, --quiet           no per-request log lines\n"
             "\n"
             "MODEL defaults to $AMANUENSIS_MODEL. Get a real model with: make model MODEL=base.en\n");
@@ -95,8 +98,8 @@ static int cmd_info(int argc, char **argv) {
         return 1;
     }
     const am_hparams *hp = &m->hp;
-    printf("model %s: %s weights (file ftype %d), loaded in %.0f ms, %.1f MB as float32\n", m->name,
-           am_model_type_name(m->weight_type), hp->ftype, 1e3 * (am_time_s() - t0),
+    printf("model %s: %s weights (file ftype %d), loaded in %.0f ms, %.1f MB in memory\n", m->name,
+           am_type_name(m->weight_type), hp->ftype, 1e3 * (am_time_s() - t0),
            am_model_weight_bytes(m) / 1048576.0);
     printf("  vocab %d (%s), mels %d\n", hp->n_vocab, am_model_is_multilingual(m) ? "multilingual" : "English-only",
            hp->n_mels);
@@ -104,8 +107,9 @@ static int cmd_info(int argc, char **argv) {
            hp->n_audio_head, hp->n_audio_layer);
     printf("  decoder: ctx %d, width %d, heads %d, layers %d\n", hp->n_text_ctx, hp->n_text_state, hp->n_text_head,
            hp->n_text_layer);
-    printf("  per window: cross K/V %.1f MB; per sequence: self KV %.1f MB\n", am_xkv_bytes(m) / 1048576.0,
-           (double)hp->n_text_layer * 2 * hp->n_text_ctx * hp->n_text_state * 4 / 1048576.0);
+    for (int kv = AM_TYPE_F32; kv <= AM_TYPE_F16; kv++)
+        printf("  per window (kv %s): cross K/V %.1f MB; per sequence: self KV %.1f MB\n", am_type_name(kv),
+               am_xkv_bytes(m, kv) / 1048576.0, am_seq_bytes_for(m, 0, kv) / 1048576.0);
     int rc = 0;
     am_mel *mel = am_mel_create(m->mel_filters, hp->n_mels);
     am_encoder *enc = am_encoder_create(m, NULL);
@@ -166,14 +170,32 @@ static int parse_double(const char *s, double *out) {
     return *end == 0 && end != s && isfinite(*out) ? 0 : -1;
 }
 
+// --kv-type / AMANUENSIS_KV_TYPE: "f32" or "f16" -> *type; -1 with a message otherwise.
+static int parse_kv_type(const char *what, const char *v, int *type) {
+    const int t = am_type_from_name(v);
+    if (t == AM_TYPE_F32 || t == AM_TYPE_F16) {
+        *type = t;
+        return 0;
+    }
+    fprintf(stderr, "amanuensis: %s must be f32 or f16 (got '%s')\n", what, v ? v : "");
+    return -1;
+}
+
+// AMANUENSIS_KV_TYPE, when set: the default that a --kv-type flag overrides.
+static int kv_type_from_env(int *type) {
+    const char *v = getenv("AMANUENSIS_KV_TYPE");
+    return v && *v ? parse_kv_type("AMANUENSIS_KV_TYPE", v, type) : 0;
+}
+
 static int cmd_transcribe(int argc, char **argv) {
     const char *model_path = getenv("AMANUENSIS_MODEL");
     am_transcribe_params tp = am_transcribe_default_params();
     am_format fmt = AM_FMT_JSON;
-    int quiet = 0, batch = 8;
+    int quiet = 0, batch = 8, kv_type = AM_TYPE_F32;
     cli_file *files = calloc((size_t)argc, sizeof *files);
     int n_files = 0, rc = 1;
     if (!files) return 1;
+    if (kv_type_from_env(&kv_type)) goto done;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -256,6 +278,9 @@ static int cmd_transcribe(int argc, char **argv) {
                 fprintf(stderr, "amanuensis: --batch must be 1..64\n");
                 goto done;
             }
+        } else if (!strcmp(a, "--kv-type")) {
+            NEED_VALUE;
+            if (parse_kv_type(a, v, &kv_type)) goto done;
         } else if (!strcmp(a, "--no-timestamps")) {
             tp.decode.without_timestamps = 1;
         } else if (!strcmp(a, "--no-condition-on-previous-text")) {
@@ -296,6 +321,7 @@ static int cmd_transcribe(int argc, char **argv) {
     double t_load = am_time_s() - t0, t_audio = 0, t_mel = 0;
     am_engine_params ep = am_engine_default_params();
     ep.max_batch = batch;
+    ep.kv_type = kv_type;
     if (!(tok = am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab)) ||
         !(dc = am_decoding_create(m, tok)) || !(mel = am_mel_create(m->mel_filters, m->hp.n_mels)) ||
         !(eng = am_engine_create(dc, &ep))) {
@@ -428,13 +454,14 @@ static int cmd_serve(int argc, char **argv) {
     if (!keys) return 1;
     const char *v = getenv("AMANUENSIS_MAX_UPLOAD_MB");
     if (v && *v && serve_number("AMANUENSIS_MAX_UPLOAD_MB", v, 1e-6, 1e6, &upload_mb)) goto done;
+    if (kv_type_from_env(&sp.kv_type)) goto done;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         v = i + 1 < argc ? argv[i + 1] : NULL;
         static const char *const with_value[] = {"-m", "--model", "--host", "--port", "--batching",
                                                  "--max-batch-size", "--max-wait-ms", "--max-windows",
                                                  "--max-queue", "--max-upload-mb", "--timeout", "--drain-timeout",
-                                                 "--api-key", "--threads-http"};
+                                                 "--api-key", "--threads-http", "--kv-type"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
         if (known && !v) {
@@ -478,6 +505,8 @@ static int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--threads-http")) {
             if (serve_number(a, v, 1, 64, &d)) goto done;
             hp.threads = (int)d;
+        } else if (!strcmp(a, "--kv-type")) {
+            if (parse_kv_type(a, v, &sp.kv_type)) goto done;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
             continue;
@@ -541,7 +570,7 @@ static int cmd_serve(int argc, char **argv) {
             "amanuensis: serving %s (%s, %s weights, loaded in %.0f ms): batching %s (max batch %d, max wait %d ms, "
             "max windows %d), queue %d, upload limit %.1f MB, timeout %g s, drain timeout %g s, %d HTTP thread(s), "
             "API keys: %d\n",
-            m->name, am_model_is_multilingual(m) ? "multilingual" : "English-only", am_model_type_name(m->weight_type),
+            m->name, am_model_is_multilingual(m) ? "multilingual" : "English-only", am_type_name(m->weight_type),
             1e3 * (am_time_s() - t0), sp.enable_batching ? "on" : "off", cfg.max_batch_size, cfg.max_wait_ms,
             cfg.max_windows, cfg.max_queue, upload_mb, timeout, drain_timeout, hp.threads, n_keys);
     const int v6 = strchr(hp.host, ':') != NULL;

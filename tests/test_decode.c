@@ -91,11 +91,11 @@ static int run_model(const char *model_file, cJSON *cases) {
             continue;
         }
         cs[n] = c;
-        xkv[n] = am_xkv_create(m);
+        xkv[n] = am_xkv_create(m, AM_TYPE_F32);
         CHECK(am_decoder_set_audio(dec, &xkv[n], enc, 1) == 0);
         free(enc);
         for (int j = 0; j < 2; j++) {
-            seq[2 * n + j] = am_seq_create(m, 0);
+            seq[2 * n + j] = am_seq_create(m, 0, AM_TYPE_F32);
             w[2 * n + j] = am_wdec_create(dc);
         }
         n++;

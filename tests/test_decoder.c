@@ -39,10 +39,12 @@ int main(void) {
     small.max_rows = 4; // forces steps to be split into groups
     am_decoder *dec = am_decoder_create(m, NULL), *dec_small = am_decoder_create(m, &small);
     am_xkv *xkv[NW];
-    for (int i = 0; i < NW; i++) xkv[i] = am_xkv_create(m);
+    for (int i = 0; i < NW; i++) xkv[i] = am_xkv_create(m, AM_TYPE_F32);
     CHECK(dec && dec_small && xkv[0] && xkv[1] && xkv[2]);
     CHECK(am_decoder_set_audio(dec, xkv, enc, NW) == 0);
-    CHECK(am_xkv_bytes(m) == (size_t)m->hp.n_text_layer * 2 * T * d * 4);
+    const size_t T64 = (size_t)(T + 63) / 64 * 64; // positions are stored in groups of 64
+    CHECK(am_xkv_bytes(m, AM_TYPE_F32) == (size_t)m->hp.n_text_layer * 2 * T64 * d * 4);
+    CHECK(am_xkv_bytes(m, AM_TYPE_F16) == am_xkv_bytes(m, AM_TYPE_F32) / 2);
 
     // reference: each sequence alone, one prefill of 6 tokens
     const int32_t prompt[NW][6] = {{50257, 50362, 843, 523, 616, 5891},
@@ -51,7 +53,7 @@ int main(void) {
     float *ref = malloc((size_t)NW * 6 * V * sizeof *ref);
     am_seq *s[NW];
     for (int i = 0; i < NW; i++) {
-        s[i] = am_seq_create(m, 0);
+        s[i] = am_seq_create(m, 0, AM_TYPE_F32);
         CHECK(s[i] != NULL);
         am_seq_reset(s[i], xkv[i]);
         const int32_t *tp = prompt[i];
@@ -59,7 +61,10 @@ int main(void) {
         CHECK(am_decoder_step(dec, &s[i], &tp, &six, 1, AM_LOGITS_ALL, ref + (size_t)i * 6 * V) == 0);
         CHECK(am_seq_pos(s[i]) == 6);
     }
-    CHECK(am_seq_bytes(s[0]) == (size_t)m->hp.n_text_layer * 2 * m->hp.n_text_ctx * d * 4);
+    const size_t C64 = (size_t)(m->hp.n_text_ctx + 63) / 64 * 64;
+    CHECK(am_seq_bytes(s[0]) == (size_t)m->hp.n_text_layer * 2 * C64 * d * 4);
+    CHECK(am_seq_bytes(s[0]) == am_seq_bytes_for(m, 0, AM_TYPE_F32));
+    CHECK(am_seq_bytes_for(m, 0, AM_TYPE_F16) * 2 == am_seq_bytes_for(m, 0, AM_TYPE_F32));
 
     // mixed step: seq0 prefills 2, seq1 steps 1, seq2 prefills 3 — split over max_rows=4
     float *out = malloc((size_t)NW * 6 * V * sizeof *out);
@@ -84,7 +89,7 @@ int main(void) {
 
     // two sequences sharing one cross K/V (a temperature-fallback retry), and truncate
     {
-        am_seq *retry = am_seq_create(m, 0);
+        am_seq *retry = am_seq_create(m, 0, AM_TYPE_F32);
         am_seq_reset(retry, xkv[2]);
         const int32_t *tp = prompt[2];
         int six = 6;
@@ -101,7 +106,7 @@ int main(void) {
 
     // context limit: a 4-token sequence takes 4 tokens, not 5; nothing advances on error
     {
-        am_seq *tiny = am_seq_create(m, 4);
+        am_seq *tiny = am_seq_create(m, 4, AM_TYPE_F32);
         CHECK(tiny != NULL);
         am_seq_reset(tiny, xkv[0]);
         const int32_t *tp = prompt[0];
@@ -112,13 +117,13 @@ int main(void) {
         CHECK(am_decoder_step(dec, &tiny, &tp, &two, 1, AM_LOGITS_LAST, out) == AM_ERANGE);
         CHECK(strstr(am_last_error(), "context") != NULL);
         am_seq_free(tiny);
-        CHECK(am_seq_create(m, m->hp.n_text_ctx + 1) == NULL);
-        CHECK(am_seq_create(m, -1) == NULL);
+        CHECK(am_seq_create(m, m->hp.n_text_ctx + 1, AM_TYPE_F32) == NULL);
+        CHECK(am_seq_create(m, -1, AM_TYPE_F32) == NULL);
     }
 
     // argument errors: unbound sequence, bad token, duplicate, too many rows, NULLs
     {
-        am_seq *unbound = am_seq_create(m, 0);
+        am_seq *unbound = am_seq_create(m, 0, AM_TYPE_F32);
         const int32_t ok = 50257, bad = (int32_t)V, neg = -1;
         const int32_t *tp = &ok;
         int one = 1;
@@ -142,6 +147,32 @@ int main(void) {
         am_seq_free(unbound);
         am_decoder_params bp = {.max_rows = 0};
         CHECK(am_decoder_create(m, &bp) == NULL);
+    }
+
+    // reduced-precision K/V (--kv-type f16): the same prefills with half-precision
+    // cross K/V and caches stay close to the float32 logits; a half-precision
+    // sequence may attend a float32 window's cross K/V and vice versa
+    {
+        am_xkv *x16 = am_xkv_create(m, AM_TYPE_F16);
+        am_seq *s16 = am_seq_create(m, 0, AM_TYPE_F16), *s32 = am_seq_create(m, 0, AM_TYPE_F32);
+        CHECK(x16 && s16 && s32 && am_seq_bytes(s16) * 2 == am_seq_bytes(s32));
+        CHECK(am_decoder_set_audio(dec, &x16, enc, 1) == 0);
+        const int32_t *tp = prompt[0];
+        int six = 6;
+        double worst = 0;
+        for (int mode = 0; mode < 3; mode++) { // f16 both, f16 cache + f32 cross, f32 cache + f16 cross
+            am_seq *seq = mode == 2 ? s32 : s16;
+            am_seq_reset(seq, mode == 1 ? xkv[0] : x16);
+            CHECK(am_decoder_step(dec, &seq, &tp, &six, 1, AM_LOGITS_ALL, out) == 0);
+            const double e = max_rel(out, ref, 6 * V);
+            worst = fmax(worst, e);
+            CHECKF(e > 0 && e < 2e-3, "kv f16 mode %d: logits differ by %.3g relative", mode, e);
+        }
+        printf("kv f16: logits within %.2e (relative to the max) of the float32 path\n", worst);
+        CHECK(am_xkv_create(m, AM_TYPE_Q8_0) == NULL && am_seq_create(m, 0, AM_TYPE_Q8_0) == NULL);
+        am_seq_free(s16);
+        am_seq_free(s32);
+        am_xkv_free(x16);
     }
 
     for (int i = 0; i < NW; i++) {

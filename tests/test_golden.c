@@ -73,8 +73,8 @@ static void check_mel(am_mel *mel, gcase *c, const char *clip, int n_mels) {
 // Teacher-forced logits for one case: (a) one token per step, (b) one prefill.
 static void check_logits(const am_model *m, am_decoder *dec, gcase *c) {
     const size_t V = (size_t)m->hp.n_vocab;
-    am_xkv *xkv = am_xkv_create(m);
-    am_seq *seq = am_seq_create(m, 0);
+    am_xkv *xkv = am_xkv_create(m, AM_TYPE_F32);
+    am_seq *seq = am_seq_create(m, 0, AM_TYPE_F32);
     float *step = malloc(V * sizeof *step);
     c->my_logits = malloc((size_t)c->n_prefix * V * sizeof(float));
     CHECK(xkv && seq && step && c->my_logits);
@@ -129,8 +129,8 @@ static void check_batched(const am_model *m, am_encoder *enc, am_decoder *dec, g
     am_seq *seq[MAX_CASES] = {0};
     for (int i = 0; i < n; i++) {
         memcpy(mels + i * mel_sz, cs[i]->mel, mel_sz * sizeof(float));
-        xkv[i] = am_xkv_create(m);
-        seq[i] = am_seq_create(m, 0);
+        xkv[i] = am_xkv_create(m, AM_TYPE_F32);
+        seq[i] = am_seq_create(m, 0, AM_TYPE_F32);
     }
     CHECK(am_encoder_run(enc, mels, n, encs) == 0);
     double worst_enc = 0;
@@ -222,7 +222,7 @@ static int run_model(const char *model_file, cJSON *cases) {
     am_model *m = am_model_load(path);
     CHECKF(m != NULL, "load %s: %s", path, am_last_error());
     if (!m) return 0;
-    printf("%s: %d cases, %s weights\n", model_file, n, am_model_type_name(m->weight_type));
+    printf("%s: %d cases, %s weights\n", model_file, n, am_type_name(m->weight_type));
     am_mel *mel = am_mel_create(m->mel_filters, m->hp.n_mels);
     am_encoder_params ep = am_encoder_default_params();
     ep.max_batch = AM_MAX(n, 3);

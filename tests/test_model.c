@@ -290,9 +290,14 @@ static float decode_elem(int32_t type, const uint8_t *data, size_t i, float *mag
 }
 
 // ---------------------------------------------------------------- the model's tensors by name
+// A file tensor as the model holds it: a float32 vector/table, or rows of a
+// weight matrix in its stored type (a view: q, k and v are thirds of one
+// matrix), decoded row by row through am_wmat_dequant for comparison.
 typedef struct {
     char name[96];
-    const float *p;
+    const float *p;   // vectors: the values
+    am_wmat w;        // matrices: the rows that hold this tensor
+    const void *base; // start of the allocation that holds it (64-byte aligned)
     size_t n;
     int used;
 } mtensor;
@@ -302,60 +307,87 @@ typedef struct {
     int n;
 } mlist;
 
-static void ml_add(mlist *l, const float *p, size_t n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void ml_add(mlist *l, const float *p, size_t n, const char *fmt, ...) {
-    if (l->n == MAX_TENSORS) return;
+static mtensor *ml_new(mlist *l, const void *base, size_t n, const char *fmt, va_list ap) {
+    if (l->n == MAX_TENSORS) return NULL;
     mtensor *t = &l->v[l->n++];
+    memset(t, 0, sizeof *t);
+    vsnprintf(t->name, sizeof t->name, fmt, ap);
+    t->base = base;
+    t->n = n;
+    return t;
+}
+
+static void ml_vec(mlist *l, const float *base, size_t off, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void ml_vec(mlist *l, const float *base, size_t off, size_t n, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->name, sizeof t->name, fmt, ap);
+    mtensor *t = ml_new(l, base, n, fmt, ap);
     va_end(ap);
-    t->p = p;
-    t->n = n;
-    t->used = 0;
+    if (t) t->p = base ? base + off : NULL;
+}
+
+static void ml_mat(mlist *l, const am_wmat *w, int r0, int rows, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void ml_mat(mlist *l, const am_wmat *w, int r0, int rows, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mtensor *t = ml_new(l, w->data, (size_t)rows * w->cols, fmt, ap);
+    va_end(ap);
+    if (t) t->w = am_wmat_rows(w, r0, rows);
+}
+
+// Rows of a tensor as the test walks it (a vector is one row).
+static size_t mt_cols(const mtensor *t) { return t->p ? t->n : (size_t)t->w.cols; }
+static size_t mt_rows(const mtensor *t) { return t->n / mt_cols(t); }
+static const float *mt_row(const mtensor *t, size_t r, float *buf) {
+    if (t->p) return t->p;
+    am_wmat_dequant(buf, &t->w, (int)r, 1);
+    return buf;
 }
 
 static void ml_attn(mlist *l, const am_attn_weights *a, const char *side, int i, const char *kind, size_t d) {
-    ml_add(l, a->ln_w, d, "%s.blocks.%d.%s_ln.weight", side, i, kind);
-    ml_add(l, a->ln_b, d, "%s.blocks.%d.%s_ln.bias", side, i, kind);
-    ml_add(l, a->q_w, d * d, "%s.blocks.%d.%s.query.weight", side, i, kind);
-    ml_add(l, a->q_b, d, "%s.blocks.%d.%s.query.bias", side, i, kind);
-    ml_add(l, a->k_w, d * d, "%s.blocks.%d.%s.key.weight", side, i, kind);
-    ml_add(l, a->v_w, d * d, "%s.blocks.%d.%s.value.weight", side, i, kind);
-    ml_add(l, a->v_b, d, "%s.blocks.%d.%s.value.bias", side, i, kind);
-    ml_add(l, a->o_w, d * d, "%s.blocks.%d.%s.out.weight", side, i, kind);
-    ml_add(l, a->o_b, d, "%s.blocks.%d.%s.out.bias", side, i, kind);
+    const int di = (int)d;
+    ml_vec(l, a->ln_w, 0, d, "%s.blocks.%d.%s_ln.weight", side, i, kind);
+    ml_vec(l, a->ln_b, 0, d, "%s.blocks.%d.%s_ln.bias", side, i, kind);
+    ml_mat(l, &a->qkv, 0, di, "%s.blocks.%d.%s.query.weight", side, i, kind);
+    ml_vec(l, a->qkv_b, 0, d, "%s.blocks.%d.%s.query.bias", side, i, kind);
+    ml_mat(l, &a->qkv, di, di, "%s.blocks.%d.%s.key.weight", side, i, kind);
+    ml_mat(l, &a->qkv, 2 * di, di, "%s.blocks.%d.%s.value.weight", side, i, kind);
+    ml_vec(l, a->qkv_b, 2 * d, d, "%s.blocks.%d.%s.value.bias", side, i, kind);
+    ml_mat(l, &a->o, 0, di, "%s.blocks.%d.%s.out.weight", side, i, kind);
+    ml_vec(l, a->o_b, 0, d, "%s.blocks.%d.%s.out.bias", side, i, kind);
 }
 
 static void ml_mlp(mlist *l, const am_block *b, const char *side, int i, size_t d) {
-    ml_add(l, b->mlp_ln_w, d, "%s.blocks.%d.mlp_ln.weight", side, i);
-    ml_add(l, b->mlp_ln_b, d, "%s.blocks.%d.mlp_ln.bias", side, i);
-    ml_add(l, b->mlp0_w, 4 * d * d, "%s.blocks.%d.mlp.0.weight", side, i);
-    ml_add(l, b->mlp0_b, 4 * d, "%s.blocks.%d.mlp.0.bias", side, i);
-    ml_add(l, b->mlp2_w, 4 * d * d, "%s.blocks.%d.mlp.2.weight", side, i);
-    ml_add(l, b->mlp2_b, d, "%s.blocks.%d.mlp.2.bias", side, i);
+    ml_vec(l, b->mlp_ln_w, 0, d, "%s.blocks.%d.mlp_ln.weight", side, i);
+    ml_vec(l, b->mlp_ln_b, 0, d, "%s.blocks.%d.mlp_ln.bias", side, i);
+    ml_mat(l, &b->mlp0, 0, 4 * (int)d, "%s.blocks.%d.mlp.0.weight", side, i);
+    ml_vec(l, b->mlp0_b, 0, 4 * d, "%s.blocks.%d.mlp.0.bias", side, i);
+    ml_mat(l, &b->mlp2, 0, (int)d, "%s.blocks.%d.mlp.2.weight", side, i);
+    ml_vec(l, b->mlp2_b, 0, d, "%s.blocks.%d.mlp.2.bias", side, i);
 }
 
 // Every tensor the model exposes, named as in the file (FORMAT.md §6).
 static void ml_build(mlist *l, const am_model *m) {
     const am_hparams *hp = &m->hp;
-    const size_t da = (size_t)hp->n_audio_state, dt = (size_t)hp->n_text_state, nm = (size_t)hp->n_mels;
+    const size_t da = (size_t)hp->n_audio_state, dt = (size_t)hp->n_text_state;
     l->n = 0;
-    ml_add(l, m->enc_conv1_w, 3 * nm * da, "encoder.conv1.weight");
-    ml_add(l, m->enc_conv1_b, da, "encoder.conv1.bias");
-    ml_add(l, m->enc_conv2_w, 3 * da * da, "encoder.conv2.weight");
-    ml_add(l, m->enc_conv2_b, da, "encoder.conv2.bias");
-    ml_add(l, m->enc_pos, (size_t)hp->n_audio_ctx * da, "encoder.positional_embedding");
-    ml_add(l, m->enc_ln_w, da, "encoder.ln_post.weight");
-    ml_add(l, m->enc_ln_b, da, "encoder.ln_post.bias");
+    ml_mat(l, &m->enc_conv1, 0, (int)da, "encoder.conv1.weight");
+    ml_vec(l, m->enc_conv1_b, 0, da, "encoder.conv1.bias");
+    ml_mat(l, &m->enc_conv2, 0, (int)da, "encoder.conv2.weight");
+    ml_vec(l, m->enc_conv2_b, 0, da, "encoder.conv2.bias");
+    ml_vec(l, m->enc_pos, 0, (size_t)hp->n_audio_ctx * da, "encoder.positional_embedding");
+    ml_vec(l, m->enc_ln_w, 0, da, "encoder.ln_post.weight");
+    ml_vec(l, m->enc_ln_b, 0, da, "encoder.ln_post.bias");
     for (int i = 0; i < hp->n_audio_layer; i++) {
         ml_attn(l, &m->enc_blocks[i].attn, "encoder", i, "attn", da);
         ml_mlp(l, &m->enc_blocks[i], "encoder", i, da);
     }
-    ml_add(l, m->dec_tok_emb, (size_t)hp->n_vocab * dt, "decoder.token_embedding.weight");
-    ml_add(l, m->dec_pos, (size_t)hp->n_text_ctx * dt, "decoder.positional_embedding");
-    ml_add(l, m->dec_ln_w, dt, "decoder.ln.weight");
-    ml_add(l, m->dec_ln_b, dt, "decoder.ln.bias");
+    ml_mat(l, &m->dec_tok_emb, 0, hp->n_vocab, "decoder.token_embedding.weight");
+    ml_vec(l, m->dec_pos, 0, (size_t)hp->n_text_ctx * dt, "decoder.positional_embedding");
+    ml_vec(l, m->dec_ln_w, 0, dt, "decoder.ln.weight");
+    ml_vec(l, m->dec_ln_b, 0, dt, "decoder.ln.bias");
     for (int i = 0; i < hp->n_text_layer; i++) {
         ml_attn(l, &m->dec_blocks[i].attn, "decoder", i, "attn", dt);
         ml_attn(l, &m->dec_blocks[i].cross, "decoder", i, "cross_attn", dt);
@@ -410,7 +442,9 @@ static int verify_model(const am_model *m, const flayout *L, const char *label, 
     note(m->n_file_vocab == L->n_tokens, "%s: n_file_vocab %d, file has %d tokens", label, m->n_file_vocab,
          L->n_tokens);
     if (m->n_file_vocab == L->n_tokens && m->vocab_bytes && m->vocab_len) {
-        const uintptr_t lo = (uintptr_t)m->map, hi = lo + m->map_size;
+        size_t vocab_total = 0;
+        for (int32_t i = 0; i < L->n_tokens; i++) vocab_total += get_u32(L->d + L->tok_off[i]);
+        const uintptr_t lo = (uintptr_t)m->vocab_store, hi = lo + vocab_total;
         int bad = 0;
         for (int32_t i = 0; i < L->n_tokens; i++) {
             const uint32_t len = get_u32(L->d + L->tok_off[i]);
@@ -428,10 +462,12 @@ static int verify_model(const am_model *m, const flayout *L, const char *label, 
     mlist *ml = &g_ml;
     ml_build(ml, m);
     note(ml->n == L->n_t, "%s: model exposes %d tensors, file holds %d", label, ml->n, L->n_t);
-    size_t total = 0;
-    for (int i = 0; i < ml->n; i++) total += ml->v[i].n;
-    note(am_model_weight_bytes(m) >= total * sizeof(float), "%s: weight bytes %zu < %zu", label,
-         am_model_weight_bytes(m), total * sizeof(float));
+    size_t file_bytes = 0;
+    for (int k = 0; k < L->n_t; k++) file_bytes += L->t[k].n_bytes;
+    note(am_model_weight_bytes(m) >= file_bytes && am_model_weight_bytes(m) <= file_bytes + file_bytes / 8 + 65536,
+         "%s: weight bytes %zu, file tensors %zu (matrices are kept in their type)", label, am_model_weight_bytes(m),
+         file_bytes);
+    float *row = NULL;
     for (int k = 0; k < L->n_t; k++) {
         const ftensor *t = &L->t[k];
         mtensor *mt = ml_find(ml, t->name);
@@ -439,27 +475,42 @@ static int verify_model(const am_model *m, const flayout *L, const char *label, 
         if (!mt) continue;
         note(!mt->used, "%s: file tensor '%s' seen twice", label, t->name);
         mt->used = 1;
-        note(mt->p && aligned64(mt->p), "%s: '%s' pointer %p not 64-byte aligned", label, t->name, (const void *)mt->p);
+        note(mt->base && aligned64(mt->base), "%s: '%s' storage %p not 64-byte aligned", label, t->name, mt->base);
         note(mt->n == t->n_elem, "%s: '%s' has %zu elements in the model, %zu in the file", label, t->name, mt->n,
              t->n_elem);
-        if (!mt->p || mt->n != t->n_elem) continue;
+        if (!mt->base || mt->n != t->n_elem) continue;
+        // matrices stay in the file's type (a mixed-type q/k/v group is widened to f32)
+        if (!mt->p)
+            note(mt->w.type == t->type || mt->w.type == AM_TYPE_F32, "%s: '%s' held as %s, file has %s", label,
+                 t->name, am_type_name(mt->w.type), am_type_name(t->type));
         size_t bad = 0, nonfinite = 0, first_bad = 0;
+        float got_first = 0;
         const uint8_t *data = L->d + t->data;
-        for (size_t i = 0; i < t->n_elem; i++) {
-            float mag;
-            const float want = decode_elem(t->type, data, i, &mag), got = mt->p[i];
-            int same = got == want || (isnan(got) && isnan(want));
-            if (!same && mag > 0) same = fabsf(got - want) <= 4e-7f * mag;
-            if (!same && !bad++) first_bad = i;
-            nonfinite += !isfinite(got);
+        const size_t cols = mt_cols(mt);
+        float *grown = realloc(row, cols * sizeof *row);
+        if (!grown) break;
+        row = grown;
+        for (size_t r = 0; r < mt_rows(mt); r++) {
+            const float *vals = mt_row(mt, r, row);
+            for (size_t j = 0; j < cols; j++) { // bit for bit the file's values
+                const size_t i = r * cols + j;
+                float mag;
+                const float want = decode_elem(t->type, data, i, &mag), got = vals[j];
+                const int same = memcmp(&got, &want, 4) == 0 || (isnan(got) && isnan(want));
+                if (!same && !bad++) {
+                    first_bad = i;
+                    got_first = got;
+                }
+                nonfinite += !isfinite(got);
+            }
         }
         float mg;
         const float want_first = decode_elem(t->type, data, first_bad, &mg);
         note(bad == 0, "%s: '%s' (%s): %zu of %zu values differ from the file (first at %zu: %g vs %g)", label,
-             t->name, ttype_find(t->type)->name, bad, t->n_elem, first_bad, (double)mt->p[first_bad],
-             (double)want_first);
+             t->name, ttype_find(t->type)->name, bad, t->n_elem, first_bad, (double)got_first, (double)want_first);
         if (want_finite) note(nonfinite == 0, "%s: '%s' has %zu non-finite values", label, t->name, nonfinite);
     }
+    free(row);
     return am_test_failures - before;
 }
 
@@ -718,22 +769,36 @@ static void compare_quantized(const am_model *q, const flayout *L, const fixture
     for (int k = 0; k < L->n_t; k++) {
         const ftensor *t = &L->t[k];
         const mtensor *a = ml_find(mq, t->name), *b = ml_find(mf, t->name);
-        const int comparable = a && b && a->n == b->n && a->p && b->p;
+        const int comparable = a && b && a->n == b->n && a->base && b->base && mt_cols(a) == mt_cols(b);
         note(comparable, "%s: '%s' not comparable with the f16 model", fx->file, t->name);
         if (!comparable) continue;
+        const size_t cols = mt_cols(a);
+        float *ra = malloc(cols * sizeof *ra), *rb = malloc(cols * sizeof *rb);
+        if (!ra || !rb) {
+            free(ra);
+            free(rb);
+            break;
+        }
+        double se = 0, ss = 0;
+        int differ = 0;
+        for (size_t r = 0; r < mt_rows(a); r++) {
+            const float *va = mt_row(a, r, ra), *vb = mt_row(b, r, rb);
+            differ |= memcmp(va, vb, cols * sizeof(float)) != 0;
+            for (size_t j = 0; j < cols; j++) {
+                const double e = (double)va[j] - (double)vb[j];
+                se += e * e;
+                ss += (double)vb[j] * (double)vb[j];
+            }
+        }
+        free(ra);
+        free(rb);
         if (ttype_find(t->type)->block == 1) {
             n_plain++;
-            note(memcmp(a->p, b->p, a->n * sizeof(float)) == 0, "%s: unquantized '%s' (%s) differs from the f16 file",
-                 fx->file, t->name, ttype_find(t->type)->name);
+            note(!differ, "%s: unquantized '%s' (%s) differs from the f16 file", fx->file, t->name,
+                 ttype_find(t->type)->name);
             continue;
         }
         n_quant++;
-        double se = 0, ss = 0;
-        for (size_t i = 0; i < a->n; i++) {
-            const double e = (double)a->p[i] - (double)b->p[i];
-            se += e * e;
-            ss += (double)b->p[i] * (double)b->p[i];
-        }
         const double rel = ss > 0 ? sqrt(se / ss) : 1;
         note(rel < fx->rel_rms_bound, "%s: '%s' relative RMS error %.4f vs f16 (bound %.2f)", fx->file, t->name, rel,
              fx->rel_rms_bound);
@@ -769,11 +834,15 @@ static void q8_block_by_hand(const am_model *m, const flayout *L) {
     const float d = (h & 0x8000 ? -1.0f : 1.0f) * ldexpf(1.0f + (float)man / 1024.0f, (int)ex - 15);
     int bad = 0;
     double worst = 0;
+    float mine[512], ref[512]; // the row as the model decodes it (n_text_state <= 512 in the fixtures)
+    if (t->ne[0] > 512) return;
+    am_wmat_dequant(mine, &m->dec_tok_emb, (int)row, 1);
+    if (g_ref) am_wmat_dequant(ref, &g_ref->dec_tok_emb, (int)row, 1);
     for (int j = 0; j < 32; j++) {
         const int qv = blk[2 + j] >= 128 ? (int)blk[2 + j] - 256 : (int)blk[2 + j];
         const float x = (float)qv * d;
-        bad += m->dec_tok_emb[e0 + (size_t)j] != x;
-        if (g_ref) worst = fmax(worst, fabs((double)x - (double)g_ref->dec_tok_emb[e0 + (size_t)j]));
+        bad += mine[j] != x;
+        if (g_ref) worst = fmax(worst, fabs((double)x - (double)ref[j]));
     }
     CHECKF(bad == 0, "q8_0 block by hand: %d of 32 values differ from m->dec_tok_emb", bad);
     // round-to-nearest quantization: within half a step of the original (plus the f16 rounding of both)
@@ -823,8 +892,8 @@ static void check_fixture(const fixture *fx) {
            fx->file, hp->n_vocab, hp->n_audio_ctx, hp->n_audio_state, hp->n_audio_head, hp->n_audio_layer,
            hp->n_text_ctx, hp->n_text_state, hp->n_text_head, hp->n_text_layer, hp->n_mels, hp->ftype);
     CHECKF(strcmp(m->name, fx->name) == 0, "%s: name '%s', expected '%s'", fx->file, m->name, fx->name);
-    CHECKF(strcmp(am_model_type_name(m->weight_type), fx->wtype) == 0, "%s: weight type %d (%s), expected %s",
-           fx->file, m->weight_type, am_model_type_name(m->weight_type), fx->wtype);
+    CHECKF(strcmp(am_type_name(m->weight_type), fx->wtype) == 0, "%s: weight type %d (%s), expected %s",
+           fx->file, m->weight_type, am_type_name(m->weight_type), fx->wtype);
     CHECKF(am_model_is_multilingual(m) == fx->multilingual, "%s: multilingual %d", fx->file,
            am_model_is_multilingual(m));
     CHECKF(m->n_file_vocab == fx->n_tokens, "%s: n_file_vocab %d, expected %d", fx->file, m->n_file_vocab,
@@ -836,7 +905,7 @@ static void check_fixture(const fixture *fx) {
     if (fx->n_tokens == 50257) CHECKF(m->vocab_len[50256] == 0, "%s: token 50256 should be empty", fx->file);
     const int problems = verify_model(m, &L, fx->file, 1);
     printf("  %-28s loaded in %6.1f ms: %s, %d tensors, %d tokens, %.1f MB f32; every value matches the file%s\n",
-           fx->file, 1e3 * dt, am_model_type_name(m->weight_type), L.n_t, m->n_file_vocab,
+           fx->file, 1e3 * dt, am_type_name(m->weight_type), L.n_t, m->n_file_vocab,
            (double)am_model_weight_bytes(m) / (1 << 20), problems ? " -- NOT" : "");
     if (fx->rel_rms_bound > 0) {
         if (g_ref) compare_quantized(m, &L, fx);
@@ -1624,12 +1693,12 @@ static void section_paths(void) {
            "load_buffer(size 0): code %d '%s'", am_last_error_code(), am_last_error());
     am_model_free(NULL);
     n += 3;
-    CHECK(!strcmp(am_model_type_name(AM_TYPE_F32), "f32") && !strcmp(am_model_type_name(AM_TYPE_F16), "f16") &&
-          !strcmp(am_model_type_name(AM_TYPE_Q4_0), "q4_0") && !strcmp(am_model_type_name(AM_TYPE_Q4_1), "q4_1") &&
-          !strcmp(am_model_type_name(AM_TYPE_Q5_0), "q5_0") && !strcmp(am_model_type_name(AM_TYPE_Q5_1), "q5_1") &&
-          !strcmp(am_model_type_name(AM_TYPE_Q8_0), "q8_0"));
-    CHECK(!strcmp(am_model_type_name(4), "unknown") && !strcmp(am_model_type_name(-1), "unknown") &&
-          !strcmp(am_model_type_name(99), "unknown"));
+    CHECK(!strcmp(am_type_name(AM_TYPE_F32), "f32") && !strcmp(am_type_name(AM_TYPE_F16), "f16") &&
+          !strcmp(am_type_name(AM_TYPE_Q4_0), "q4_0") && !strcmp(am_type_name(AM_TYPE_Q4_1), "q4_1") &&
+          !strcmp(am_type_name(AM_TYPE_Q5_0), "q5_0") && !strcmp(am_type_name(AM_TYPE_Q5_1), "q5_1") &&
+          !strcmp(am_type_name(AM_TYPE_Q8_0), "q8_0"));
+    CHECK(!strcmp(am_type_name(4), "unknown") && !strcmp(am_type_name(-1), "unknown") &&
+          !strcmp(am_type_name(99), "unknown"));
     printf("paths: %d cases (NULL -> EINVAL; nonexistent, empty path, directory, /dev/null, FIFO -> EIO; empty, "
            "3-byte, magic-only, WAV, GGUF files -> EFORMAT; buffer API)\n",
            n);

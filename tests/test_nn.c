@@ -1,7 +1,6 @@
-// test_nn.c — the kernels against naive double-precision references: every
-// GEMM path (one row, few rows, BLAS; with and without bias; accumulate),
-// LayerNorm, GELU, softmax (with masked entries), logsumexp, attention (the
-// matrix-vector and the BLAS paths, causal or not), and the thread pool.
+// test_nn.c — the element-wise kernels against naive double-precision
+// references (LayerNorm, GELU, softmax with masked entries, logsumexp) and the
+// thread pool. Products: test_gemm.c; attention: test_attn.c.
 #include <math.h>
 
 #include "am_common.h"
@@ -15,57 +14,6 @@ static float frand(void) {
 }
 static void fill(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = frand();
-}
-
-static void test_linear(void) {
-    const int Ms[] = {1, 2, 3, 5, 8, 9, 33}, N = 173, K = 96;
-    float *W = malloc((size_t)N * K * 4), *b = malloc((size_t)N * 4), *x = malloc((size_t)33 * K * 4);
-    float *y = malloc((size_t)33 * N * 4), *y0 = malloc((size_t)33 * N * 4);
-    fill(W, (size_t)N * K);
-    fill(b, N);
-    fill(x, (size_t)33 * K);
-    for (size_t mi = 0; mi < AM_ARRAY_LEN(Ms); mi++) {
-        const int M = Ms[mi];
-        for (int with_bias = 0; with_bias < 2; with_bias++) {
-            am_nn_linear(y, x, W, with_bias ? b : NULL, M, N, K);
-            fill(y0, (size_t)M * N);
-            float *acc = malloc((size_t)M * N * 4);
-            memcpy(acc, y0, (size_t)M * N * 4);
-            am_nn_linear_add(acc, x, W, with_bias ? b : NULL, M, N, K);
-            double err = 0, err_add = 0;
-            for (int i = 0; i < M; i++)
-                for (int n = 0; n < N; n++) {
-                    double s = with_bias ? b[n] : 0;
-                    for (int k = 0; k < K; k++) s += (double)x[i * K + k] * W[n * K + k];
-                    err = fmax(err, fabs(y[i * N + n] - s));
-                    err_add = fmax(err_add, fabs(acc[i * N + n] - (s + y0[i * N + n])));
-                }
-            CHECKF(err < 1e-4 && err_add < 1e-4, "linear M=%d bias=%d: err %.2e, add %.2e", M, with_bias, err, err_add);
-            free(acc);
-        }
-    }
-    // a large product goes through the pool (column blocks) and matches too
-    const int BM = 64, BN = 1024, BK = 128;
-    float *bw = malloc((size_t)BN * BK * 4), *bx = malloc((size_t)BM * BK * 4), *by = malloc((size_t)BM * BN * 4);
-    fill(bw, (size_t)BN * BK);
-    fill(bx, (size_t)BM * BK);
-    am_nn_linear(by, bx, bw, NULL, BM, BN, BK);
-    double err = 0;
-    for (int i = 0; i < BM; i += 7)
-        for (int n = 0; n < BN; n++) {
-            double s = 0;
-            for (int k = 0; k < BK; k++) s += (double)bx[i * BK + k] * bw[n * BK + k];
-            err = fmax(err, fabs(by[i * BN + n] - s));
-        }
-    CHECKF(err < 1e-4, "parallel linear err %.2e", err);
-    free(bw);
-    free(bx);
-    free(by);
-    free(W);
-    free(b);
-    free(x);
-    free(y);
-    free(y0);
 }
 
 static void test_elementwise(void) {
@@ -129,53 +77,6 @@ static void test_elementwise(void) {
     free(g0);
 }
 
-// naive attention for one head: out (nq,hd)
-static void attention_ref(double *out, const float *q, const float *k, const float *v, int ld, int nq, int nk, int hd,
-                          int causal_offset) {
-    for (int i = 0; i < nq; i++) {
-        double *sc = malloc((size_t)nk * sizeof *sc), mx = -1e300, z = 0;
-        for (int j = 0; j < nk; j++) {
-            double d = 0;
-            for (int c = 0; c < hd; c++) d += (double)q[i * ld + c] * k[j * ld + c];
-            sc[j] = (causal_offset >= 0 && j > causal_offset + i) ? -INFINITY : d / sqrt(hd);
-            mx = fmax(mx, sc[j]);
-        }
-        for (int j = 0; j < nk; j++) z += sc[j] = exp(sc[j] - mx);
-        for (int c = 0; c < hd; c++) {
-            double o = 0;
-            for (int j = 0; j < nk; j++) o += sc[j] / z * v[j * ld + c];
-            out[i * hd + c] = o;
-        }
-        free(sc);
-    }
-}
-
-static void test_attention(void) {
-    const int hd = 64, ld = 3 * 64; // a head inside a wider row, as in the models
-    const struct { int nq, nk, causal; } cases[] = {{1, 1500, -1}, {1, 37, 36}, {3, 40, 37}, {16, 200, -1}, {20, 20, 0}};
-    for (size_t t = 0; t < AM_ARRAY_LEN(cases); t++) {
-        const int nq = cases[t].nq, nk = cases[t].nk;
-        float *q = malloc((size_t)nq * ld * 4), *k = malloc((size_t)nk * ld * 4), *v = malloc((size_t)nk * ld * 4);
-        float *o = malloc((size_t)nq * ld * 4), *sc = malloc((size_t)nq * nk * 4);
-        double *r = malloc((size_t)nq * hd * sizeof *r);
-        fill(q, (size_t)nq * ld);
-        fill(k, (size_t)nk * ld);
-        fill(v, (size_t)nk * ld);
-        am_nn_attention(o, ld, q, ld, k, v, ld, nq, nk, hd, cases[t].causal, sc);
-        attention_ref(r, q, k, v, ld, nq, nk, hd, cases[t].causal);
-        double err = 0;
-        for (int i = 0; i < nq; i++)
-            for (int c = 0; c < hd; c++) err = fmax(err, fabs(o[i * ld + c] - r[i * hd + c]));
-        CHECKF(err < 1e-5, "attention nq=%d nk=%d causal=%d: err %.2e", nq, nk, cases[t].causal, err);
-        free(q);
-        free(k);
-        free(v);
-        free(o);
-        free(sc);
-        free(r);
-    }
-}
-
 // the pool: every task runs exactly once; nested loops run inline
 typedef struct {
     int hits[1000];
@@ -207,9 +108,7 @@ static void test_pool(void) {
 }
 
 int main(void) {
-    test_linear();
     test_elementwise();
-    test_attention();
     test_pool();
     printf("threads: %d\n", am_nn_threads());
     return am_test_finish("test_nn", 1);
