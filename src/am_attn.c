@@ -2,6 +2,7 @@
 // or half storage; portable, AVX2 and AVX-512 paths.
 #include "am_attn.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "am_common.h"
@@ -176,10 +177,110 @@ AM_TARGET_AVX2 static void pv_avx2(float *out, int ld_o, const float *p, int ldp
     }
 }
 
+// exp(x) for x <= 0, 8 lanes: x = n ln2 + r (|r| <= ln2/2), e^r by a degree-6
+// polynomial (Cephes' expf coefficients, FMA), 2^n from the exponent bits; 0 below -87.3.
+AM_TARGET_AVX2 AM_INLINE __m256 exp_nonpos_avx2(__m256 x) {
+    const __m256 xc = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_and_ps(y, _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ));
+}
+
+// row (n,) = softmax(row): max-subtracted exp, float32 sums in 16 partial lanes.
+AM_TARGET_AVX2 static void softmax_avx2(float *row, int n) {
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(row + i));
+    float m = -INFINITY, lanes[8];
+    _mm256_storeu_ps(lanes, mx);
+    for (int j = 0; j < 8; j++) m = lanes[j] > m ? lanes[j] : m;
+    for (; i < n; i++) m = row[i] > m ? row[i] : m;
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        const __m256 e0 = exp_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(row + i), vm));
+        const __m256 e1 = exp_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(row + i + 8), vm));
+        _mm256_storeu_ps(row + i, e0);
+        _mm256_storeu_ps(row + i + 8, e1);
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+    }
+    _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
+    float sum = 0;
+    for (int j = 0; j < 8; j++) sum += lanes[j];
+    for (; i < n; i++) { // the tail, one lane at a time
+        float one[8] = {row[i] - m};
+        _mm256_storeu_ps(one, exp_nonpos_avx2(_mm256_loadu_ps(one)));
+        sum += row[i] = one[0];
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_loadu_ps(row + i), inv));
+    for (; i < n; i++) row[i] *= 1.0f / sum;
+}
+
 // ---------------------------------------------------------------- AVX-512
 AM_TARGET_AVX512 AM_INLINE __m512 ld16_avx512(const void *base, size_t i, const int f16) {
     return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + i)))
                : _mm512_loadu_ps((const float *)base + i);
+}
+
+// exp(x) for x <= 0, 16 lanes (as exp_nonpos_avx2; 2^n by scalef).
+AM_TARGET_AVX512 AM_INLINE __m512 exp_nonpos_avx512(__m512 x) {
+    const __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+    return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
+// row (n,) = softmax(row): max-subtracted exp, float32 sums in 32 partial lanes.
+AM_TARGET_AVX512 static void softmax_avx512(float *row, int n) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(row + i));
+    const __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+    mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, row + i));
+    const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    for (i = 0; i + 32 <= n; i += 32) {
+        const __m512 e0 = exp_nonpos_avx512(_mm512_sub_ps(_mm512_loadu_ps(row + i), vm));
+        const __m512 e1 = exp_nonpos_avx512(_mm512_sub_ps(_mm512_loadu_ps(row + i + 16), vm));
+        _mm512_storeu_ps(row + i, e0);
+        _mm512_storeu_ps(row + i + 16, e1);
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp_nonpos_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + i), vm)));
+        _mm512_mask_storeu_ps(row + i, k, e);
+        s0 = _mm512_add_ps(s0, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)));
+    for (i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(row + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + i), inv));
+    }
 }
 
 // Scores of mq (<= 6) queries against keys [0, n), a group of 4 tiles (64 keys) at a time.
@@ -296,7 +397,12 @@ void am_attn(float *out, int ld_o, const float *q, int ld_q, int nq, const am_kv
         for (int i = 0; i < nb; i++) { // softmax over each query's visible keys; the rest weigh 0
             float *row = scratch + (size_t)i * lds;
             const int seen = causal_offset >= 0 ? AM_MIN(n_keys, causal_offset + i0 + i + 1) : n_keys;
-            am_nn_softmax_rows(row, 1, seen);
+#ifdef AM_X86
+            if (isa == AM_ISA_AVX512) softmax_avx512(row, seen);
+            else if (isa == AM_ISA_AVX2) softmax_avx2(row, seen);
+            else
+#endif
+                am_nn_softmax_rows(row, 1, seen);
             memset(row + seen, 0, (size_t)(n_keys - seen) * sizeof *row);
         }
         // out (nb, hd) = p V

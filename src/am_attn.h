@@ -42,7 +42,8 @@ void am_attn_store(const am_kv_head *h, int pos, const float *k, const float *v,
 // out (nq, hd) [ld_o] = softmax(q K^T * scale) V for query rows q (nq, hd)
 // [ld_q] over keys [0, n_keys). causal_offset >= 0 masks: query i sees keys
 // 0..causal_offset + i; -1 for none. Softmax in float32 with a max-subtracted
-// exp and a double-precision sum (am_nn_softmax_rows); masked keys weigh 0.
+// exp (vectorized: float32 partial sums; portable path: am_nn_softmax_rows);
+// masked keys weigh 0.
 // scratch: am_attn_scratch_floats(n_keys) floats.
 void am_attn(float *out, int ld_o, const float *q, int ld_q, int nq, const am_kv_head *h, int n_keys,
              int causal_offset, float scale, float *scratch);

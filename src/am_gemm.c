@@ -78,16 +78,20 @@ static void store_tile(float *restrict y, int ldy, const float *restrict acc, in
 }
 
 // ---------------------------------------------------------------- streaming kernels
-// acc (mr, 4) = x (mr, K) @ w[0..4) (K each)^T, rows of x `ldx` apart.
+// acc (mr, 4) = x (mr, K) @ w[0..4) (K each)^T, rows of x `ldx` apart; the
+// rows of w are float32, or IEEE half (f16 = 1) converted as they are loaded.
 // (w rows past the matrix edge repeat a valid row; their sums are not stored.)
-typedef void (*tile_fn)(float *restrict acc, const float *restrict x, int ldx, int mr, const float *const *w, int K);
+typedef void (*tile_fn)(float *restrict acc, const float *restrict x, int ldx, int mr, const void *const *w, int K,
+                        int f16);
 
-static void tile_portable(float *restrict acc, const float *restrict x, int ldx, int mr, const float *const *w, int K) {
+static void tile_portable(float *restrict acc, const float *restrict x, int ldx, int mr, const void *const *w, int K,
+                          int f16) {
     for (int m = 0; m < mr; m++) {
         const float *xr = x + (size_t)m * ldx;
         for (int j = 0; j < 4; j++) {
             float s = 0;
-            for (int k = 0; k < K; k++) s += xr[k] * w[j][k];
+            for (int k = 0; k < K; k++)
+                s += xr[k] * (f16 ? am_fp16_to_fp32(((const uint16_t *)w[j])[k]) : ((const float *)w[j])[k]);
             acc[m * 4 + j] = s;
         }
     }
@@ -103,14 +107,20 @@ AM_TARGET_AVX2 static inline __m256 reduce8_avx2(const __m256 *v) {
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
+AM_TARGET_AVX2 AM_INLINE __m256 wload_avx2(const void *row, int k, const int f16) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)))
+               : _mm256_loadu_ps((const float *)row + k);
+}
+
+// (f16 rows only when K is a multiple of 8: the tail below reads float32)
 AM_TARGET_AVX2 AM_INLINE void tile_avx2_mr(float *restrict acc, const float *restrict x, int ldx, const int mr,
-                                          const float *const *w, int K) {
+                                          const void *const *w, int K, const int f16) {
     __m256 a[8];
     for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= K; k += 8) {
-        const __m256 w0 = _mm256_loadu_ps(w[0] + k), w1 = _mm256_loadu_ps(w[1] + k);
-        const __m256 w2 = _mm256_loadu_ps(w[2] + k), w3 = _mm256_loadu_ps(w[3] + k);
+        const __m256 w0 = wload_avx2(w[0], k, f16), w1 = wload_avx2(w[1], k, f16);
+        const __m256 w2 = wload_avx2(w[2], k, f16), w3 = wload_avx2(w[3], k, f16);
         for (int m = 0; m < mr; m++) {
             const __m256 xv = _mm256_loadu_ps(x + (size_t)m * ldx + k);
             a[m * 4 + 0] = _mm256_fmadd_ps(xv, w0, a[m * 4 + 0]);
@@ -123,7 +133,7 @@ AM_TARGET_AVX2 AM_INLINE void tile_avx2_mr(float *restrict acc, const float *res
         const int r = K - k;
         const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         __m256 wv[4];
-        for (int j = 0; j < 4; j++) wv[j] = _mm256_maskload_ps(w[j] + k, mask);
+        for (int j = 0; j < 4; j++) wv[j] = _mm256_maskload_ps((const float *)w[j] + k, mask);
         for (int m = 0; m < mr; m++) {
             const __m256 xv = _mm256_maskload_ps(x + (size_t)m * ldx + k, mask);
             for (int j = 0; j < 4; j++) a[m * 4 + j] = _mm256_fmadd_ps(xv, wv[j], a[m * 4 + j]);
@@ -132,11 +142,13 @@ AM_TARGET_AVX2 AM_INLINE void tile_avx2_mr(float *restrict acc, const float *res
     _mm256_storeu_ps(acc, reduce8_avx2(a));
 }
 
-AM_TARGET_AVX2 static void tile_avx2(float *restrict acc, const float *restrict x, int ldx, int mr, const float *const *w,
-                                     int K) {
+AM_TARGET_AVX2 static void tile_avx2(float *restrict acc, const float *restrict x, int ldx, int mr, const void *const *w,
+                                     int K, int f16) {
     for (int m0 = 0; m0 < mr; m0 += 2) { // the kernel keeps 8 accumulators: 2 rows x 4
-        if (mr - m0 >= 2) tile_avx2_mr(acc + m0 * 4, x + (size_t)m0 * ldx, ldx, 2, w, K);
-        else tile_avx2_mr(acc + m0 * 4, x + (size_t)m0 * ldx, ldx, 1, w, K);
+        float *a = acc + m0 * 4;
+        const float *xm = x + (size_t)m0 * ldx;
+        if (mr - m0 >= 2) f16 ? tile_avx2_mr(a, xm, ldx, 2, w, K, 1) : tile_avx2_mr(a, xm, ldx, 2, w, K, 0);
+        else f16 ? tile_avx2_mr(a, xm, ldx, 1, w, K, 1) : tile_avx2_mr(a, xm, ldx, 1, w, K, 0);
     }
 }
 
@@ -158,14 +170,24 @@ AM_TARGET_AVX512 static inline __m512 reduce16_avx512(const __m512 *v) {
                          _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+AM_TARGET_AVX512 AM_INLINE __m512 wload_avx512(const void *row, int k, const int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k)))
+               : _mm512_loadu_ps((const float *)row + k);
+}
+
+AM_TARGET_AVX512 AM_INLINE __m512 wload_masked_avx512(const void *row, int k, __mmask16 mask, const int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)row + k))
+               : _mm512_maskz_loadu_ps(mask, (const float *)row + k);
+}
+
 AM_TARGET_AVX512 AM_INLINE void tile_avx512_mr(float *restrict acc, const float *restrict x, int ldx, const int mr,
-                                              const float *const *w, int K) {
+                                              const void *const *w, int K, const int f16) {
     __m512 a[16];
     for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
     int k = 0;
     for (; k + 16 <= K; k += 16) {
-        const __m512 w0 = _mm512_loadu_ps(w[0] + k), w1 = _mm512_loadu_ps(w[1] + k);
-        const __m512 w2 = _mm512_loadu_ps(w[2] + k), w3 = _mm512_loadu_ps(w[3] + k);
+        const __m512 w0 = wload_avx512(w[0], k, f16), w1 = wload_avx512(w[1], k, f16);
+        const __m512 w2 = wload_avx512(w[2], k, f16), w3 = wload_avx512(w[3], k, f16);
         for (int m = 0; m < mr; m++) {
             const __m512 xv = _mm512_loadu_ps(x + (size_t)m * ldx + k);
             a[m * 4 + 0] = _mm512_fmadd_ps(xv, w0, a[m * 4 + 0]);
@@ -177,7 +199,7 @@ AM_TARGET_AVX512 AM_INLINE void tile_avx512_mr(float *restrict acc, const float 
     if (k < K) {
         const __mmask16 mask = (__mmask16)((1u << (K - k)) - 1);
         __m512 wv[4];
-        for (int j = 0; j < 4; j++) wv[j] = _mm512_maskz_loadu_ps(mask, w[j] + k);
+        for (int j = 0; j < 4; j++) wv[j] = wload_masked_avx512(w[j], k, mask, f16);
         for (int m = 0; m < mr; m++) {
             const __m512 xv = _mm512_maskz_loadu_ps(mask, x + (size_t)m * ldx + k);
             for (int j = 0; j < 4; j++) a[m * 4 + j] = _mm512_fmadd_ps(xv, wv[j], a[m * 4 + j]);
@@ -187,23 +209,28 @@ AM_TARGET_AVX512 AM_INLINE void tile_avx512_mr(float *restrict acc, const float 
 }
 
 AM_TARGET_AVX512 static void tile_avx512(float *restrict acc, const float *restrict x, int ldx, int mr,
-                                         const float *const *w, int K) {
+                                         const void *const *w, int K, int f16) {
+#define TILE(MR) (f16 ? tile_avx512_mr(acc, x, ldx, MR, w, K, 1) : tile_avx512_mr(acc, x, ldx, MR, w, K, 0))
     switch (mr) { // constant row counts: the accumulators live in registers
-    case 1: tile_avx512_mr(acc, x, ldx, 1, w, K); break;
-    case 2: tile_avx512_mr(acc, x, ldx, 2, w, K); break;
-    case 3: tile_avx512_mr(acc, x, ldx, 3, w, K); break;
-    default: tile_avx512_mr(acc, x, ldx, 4, w, K); break;
+    case 1: TILE(1); break;
+    case 2: TILE(2); break;
+    case 3: TILE(3); break;
+    default: TILE(4); break;
     }
+#undef TILE
 }
 #endif // AM_X86
 
-static tile_fn pick_tile(void) {
+// The kernel for this CPU and whether it reads f16 rows of K inputs directly
+// (else they are decoded into the per-thread buffer first).
+static tile_fn pick_tile(int K, int *f16_direct) {
 #ifdef AM_X86
     switch (am_cpu_isa()) {
-    case AM_ISA_AVX512: return tile_avx512;
-    case AM_ISA_AVX2: return tile_avx2;
+    case AM_ISA_AVX512: *f16_direct = 1; return tile_avx512;
+    case AM_ISA_AVX2: *f16_direct = K % 8 == 0; return tile_avx2;
     }
 #endif
+    *f16_direct = 0;
     return tile_portable;
 }
 
@@ -214,6 +241,7 @@ typedef struct {
     const am_wmat *W;
     am_gemm_ws *ws;
     tile_fn tile;
+    int f16_direct;      // the kernel reads f16 rows as they are
     int M, flags, chunk; // chunk: columns per task, a multiple of 4
 } stream_task;
 
@@ -223,18 +251,24 @@ static void stream_columns(const stream_task *t, int n0, int n1) {
     const int N = W->rows, K = W->cols, M = t->M;
     float *buf = t->ws->panel + (size_t)am_nn_thread_index() * t->ws->panel_floats; // (4, K)
     float acc[16];
+    const size_t group_bytes = 4 * W->row_bytes;
     for (int n = n0; n < n1; n += 4) {
         const int nr = AM_MIN(4, n1 - n);
-        const float *w[4];
-        if (W->type == AM_TYPE_F32) {
-            for (int j = 0; j < 4; j++) w[j] = (const float *)(W->data + (size_t)(n + AM_MIN(j, nr - 1)) * W->row_bytes);
+        const void *w[4];
+        if (n + 4 < n1) // fetch the next group while this one is multiplied
+            for (size_t off = 0; off < group_bytes; off += 64)
+                __builtin_prefetch(W->data + (size_t)(n + 4) * W->row_bytes + off, 0, 3);
+        const int direct = W->type == AM_TYPE_F32 || (W->type == AM_TYPE_F16 && t->f16_direct);
+        if (direct) {
+            for (int j = 0; j < 4; j++) w[j] = W->data + (size_t)(n + AM_MIN(j, nr - 1)) * W->row_bytes;
         } else {
             am_wmat_dequant(buf, W, n, nr);
             for (int j = 0; j < 4; j++) w[j] = buf + (size_t)AM_MIN(j, nr - 1) * K;
         }
+        const int f16 = direct && W->type == AM_TYPE_F16;
         for (int m0 = 0; m0 < M; m0 += 4) {
             const int mr = AM_MIN(4, M - m0);
-            t->tile(acc, t->x + (size_t)m0 * K, K, mr, w, K);
+            t->tile(acc, t->x + (size_t)m0 * K, K, mr, w, K, f16);
             store_tile(t->y + (size_t)m0 * N + n, N, acc, mr, nr, t->b ? t->b + n : NULL, t->flags);
         }
     }
@@ -249,7 +283,8 @@ static void stream_block(void *ctx, int i) {
 }
 
 static void gemm_stream(float *y, const float *x, const am_wmat *W, const float *b, int M, int flags, am_gemm_ws *ws) {
-    stream_task t = {y, x, b, W, ws, pick_tile(), M, flags, W->rows};
+    stream_task t = {y, x, b, W, ws, NULL, 0, M, flags, W->rows};
+    t.tile = pick_tile(W->cols, &t.f16_direct);
     const int T = am_nn_threads();
     if (T == 1 || (double)M * W->rows * W->cols < PARALLEL_MACS) {
         stream_columns(&t, 0, W->rows);
