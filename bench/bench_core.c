@@ -259,12 +259,17 @@ static void w_mlp(writer *w, const char *pfx, int i, int d) {
     W_VEC(w, d, 0.0f, "%s.blocks.%d.mlp.2.bias", pfx, i);
 }
 
-// The ggml file type field for matrices of `type` (whisper.cpp's convention).
+// The ggml file type field for matrices of `type`: 0 f32, 1 f16, else
+// 1000 * QNT_VERSION (2) + ggml's file type of that quantization.
 static int32_t file_ftype(int type) {
     switch (type) {
     case AM_TYPE_F32: return 0;
     case AM_TYPE_F16: return 1;
-    default: return 2000 + type; // 1000 * QNT_VERSION(2) + the ggml type
+    case AM_TYPE_Q4_0: return 2002;
+    case AM_TYPE_Q4_1: return 2003;
+    case AM_TYPE_Q8_0: return 2007;
+    case AM_TYPE_Q5_0: return 2008;
+    default: return 2009; // q5_1
     }
 }
 

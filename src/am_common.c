@@ -61,30 +61,63 @@ void am_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds) {
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-// Large blocks (weights, K/V, scratch) are streamed by the kernels: they are
-// aligned to 2 MiB and marked for transparent huge pages, which spares the
-// TLB (and, in a virtual machine, the nested page walks) thousands of misses
-// per decoder step. Where the kernel ignores the advice nothing changes.
+// Every block carries a 64-byte header just before it saying how to release it.
+// Blocks of LAZY_MIN bytes or more (weights, K/V, scratch) come straight from
+// mmap: their pages are zero until touched, so memory that is reserved but
+// never used (the rows of a scratch sized for the largest step, the positions
+// of a KV cache past the text) costs nothing resident. From HUGE_MIN on they
+// are aligned to 2 MiB and marked for transparent huge pages: the kernels
+// stream them, and huge pages spare the TLB (and, in a virtual machine, nested
+// page walks) thousands of misses per decoder step. Under AddressSanitizer
+// every block comes from malloc, so that its bounds are checked.
+#define LAZY_MIN ((size_t)256 << 10)
 #define HUGE_MIN ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
+#define HDR 64
+#define HDR_MAGIC 0x616d616c6c6f6331ull
+
+typedef struct {
+    uint64_t magic;
+    void *base; // what to release: the malloc block, or the mapping
+    size_t len; // 0 for a malloc block, else the mapping's length
+} blk_hdr;
 
 void *am_alloc(size_t n_bytes) {
     if (n_bytes == 0) n_bytes = 1;
-    size_t rounded;
+    size_t rounded, total;
     if (am_add_size(n_bytes, 63, &rounded)) return NULL;
     rounded &= ~(size_t)63;
-    void *p = NULL;
-    if (rounded >= HUGE_MIN) {
-        if (posix_memalign(&p, HUGE_PAGE, rounded)) return NULL;
-        madvise(p, rounded & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
-    } else {
-        p = aligned_alloc(64, rounded);
+    uint8_t *p;
+    blk_hdr h = {HDR_MAGIC, NULL, 0};
+#ifndef __SANITIZE_ADDRESS__
+    if (rounded >= LAZY_MIN) {
+        const size_t align = rounded >= HUGE_MIN ? HUGE_PAGE : 4096;
+        if (am_add_size(rounded, 2 * align, &total)) return NULL;
+        void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) return NULL;
+        p = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
+        if (align == HUGE_PAGE) madvise(p, rounded & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+        h.base = base;
+        h.len = total;
+        memcpy(p - HDR, &h, sizeof h);
+        return p;
     }
-    if (p) memset(p, 0, rounded);
+#endif
+    if (am_add_size(rounded, HDR, &total) || !(h.base = aligned_alloc(64, total))) return NULL;
+    memset(h.base, 0, total);
+    p = (uint8_t *)h.base + HDR;
+    memcpy(p - HDR, &h, sizeof h);
     return p;
 }
 
-void am_free(void *p) { free(p); }
+void am_free(void *p) {
+    if (!p) return;
+    blk_hdr h;
+    memcpy(&h, (uint8_t *)p - HDR, sizeof h);
+    if (h.magic != HDR_MAGIC) abort(); // not a block of am_alloc: a bug worth stopping at
+    if (h.len) munmap(h.base, h.len);
+    else free(h.base);
+}
 
 int am_mul_size(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > SIZE_MAX / a) return AM_ERANGE;

@@ -47,8 +47,10 @@ double am_time_s(void);
 // once). The mutex is held on entry and on return, as with the pthread call.
 void am_cond_wait_s(pthread_cond_t *cv, pthread_mutex_t *mu, double seconds);
 
-// 64-byte aligned allocation (for SIMD and BLAS); free with am_free().
-// Returns NULL on overflow or failure. Memory is zero-filled.
+// 64-byte aligned allocation (for SIMD and BLAS); free with am_free() (only).
+// Returns NULL on overflow or failure. Memory reads as zero. Blocks of 256 KiB
+// and more are mapped lazily (resident only once touched); from 4 MiB on they
+// are 2 MiB aligned, with transparent huge pages.
 void *am_alloc(size_t n_bytes);
 void am_free(void *p);
 

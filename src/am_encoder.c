@@ -19,10 +19,13 @@ struct am_encoder {
     size_t scores_per_thread;
     size_t scratch_bytes;
     am_gemm_ws *ws;
-    float *h;      // (P, d)    layer-norm output, then attention output (P = max_batch * T rows)
-    float *qkv;    // (P, 3d)   queries, keys, values; conv1 output (3000, d) in the stem
-    float *mlp;    // (P, max(4d, 3 n_mels * 2))  MLP hidden; im2col of the stem
-    float *kv;     // (max_batch, H, 2, kv_stride)  keys and values per head, am_attn layout
+    // Scratch, P = max_batch * T rows. Buffers whose contents are never live at
+    // the same time share memory: `wide` holds the queries, keys and values
+    // (P, 3d) until attention has read them, then the MLP's hidden layer
+    // (P, 4d); in the conv stem, the im2col rows. `kv` holds conv1's output in the stem.
+    float *h;      // (P, d)    layer-norm output, then attention output
+    float *wide;   // (P, max(4d, 3 n_mels * 2))  qkv (P, 3d), MLP hidden (P, 4d), stem im2col
+    float *kv;     // (max_batch, H, 2, kv_stride)  keys and values per head, am_attn layout; conv1 output (3000, d)
     float *scores; // (threads, scores_per_thread)  attention scratch per thread
 };
 
@@ -48,11 +51,11 @@ am_encoder *am_encoder_create(const am_model *m, const am_encoder_params *p) {
     e->kv_stride = am_attn_kv_elems((int)T, (int)(d / H));
     e->scores_per_thread = am_attn_scratch_floats((int)T);
     const size_t threads = (size_t)am_nn_threads();
-    // the stem's im2col (F, 3 nm) and (T, 3d) live in `mlp`, conv1's output (F, d) in `qkv`
-    const size_t mlp_cols = AM_MAX(4 * d, (F * 3 * nm + T - 1) / T);
-    const size_t sizes[] = {B * T * d, B * T * 3 * d, B * T * mlp_cols, B * H * 2 * e->kv_stride,
+    // the stem's im2col (F, 3 nm) and (T, 3d) live in `wide`, conv1's output (F, d) in `kv`
+    const size_t wide_cols = AM_MAX(4 * d, (F * 3 * nm + T - 1) / T);
+    const size_t sizes[] = {B * T * d, B * T * wide_cols, AM_MAX(B * H * 2 * e->kv_stride, F * d),
                             threads * e->scores_per_thread};
-    float **slots[] = {&e->h, &e->qkv, &e->mlp, &e->kv, &e->scores};
+    float **slots[] = {&e->h, &e->wide, &e->kv, &e->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(sizes); i++) {
         if (!(*slots[i] = am_alloc(sizes[i] * sizeof(float)))) goto oom;
         e->scratch_bytes += sizes[i] * sizeof(float);
@@ -70,7 +73,7 @@ fail:
 
 void am_encoder_free(am_encoder *e) {
     if (!e) return;
-    float *bufs[] = {e->h, e->qkv, e->mlp, e->kv, e->scores};
+    float *bufs[] = {e->h, e->wide, e->kv, e->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(bufs); i++) am_free(bufs[i]);
     am_gemm_ws_free(e->ws);
     free(e);
@@ -107,7 +110,7 @@ static void im2col(float *restrict cols, const float *restrict x, int n_in, int 
 static void conv_stem(am_encoder *e, float *restrict x, const float *restrict mel) {
     const am_model *m = e->m;
     const int F = AM_MEL_WINDOW_FRAMES, T = m->hp.n_audio_ctx, d = m->hp.n_audio_state, nm = m->hp.n_mels;
-    float *cols = e->mlp, *conv = e->qkv;
+    float *cols = e->wide, *conv = e->kv;
     // conv1: k3 s1 p1, (n_mels -> d): conv (F, d) = gelu(cols (F, nm*3) @ W1 (d, nm*3)^T + b1)
     im2col(cols, mel, F, nm, F, 1, 1);
     am_gemm(conv, cols, &m->enc_conv1, m->enc_conv1_b, F, AM_GEMM_GELU, e->ws);
@@ -137,7 +140,7 @@ static am_kv_head enc_head(const am_encoder *e, int wh) {
 static void store_task(void *ctx, int wh) {
     const am_encoder *e = ctx;
     const int T = e->m->hp.n_audio_ctx, d = e->m->hp.n_audio_state, H = e->m->hp.n_audio_head, hd = d / H;
-    const float *rows = e->qkv + (size_t)(wh / H) * T * 3 * d + (size_t)(wh % H) * hd; // (T, 3d) of the window
+    const float *rows = e->wide + (size_t)(wh / H) * T * 3 * d + (size_t)(wh % H) * hd; // (T, 3d) of the window
     const am_kv_head h = enc_head(e, wh);
     am_attn_store(&h, 0, rows + d, rows + 2 * d, 3 * d, T);
 }
@@ -150,7 +153,7 @@ static void attention_task(void *ctx, int i) {
     const size_t row = (size_t)(wh / H) * T + r0, col = (size_t)(wh % H) * hd;
     const am_kv_head h = enc_head(e, wh);
     float *scratch = e->scores + (size_t)am_nn_thread_index() * e->scores_per_thread;
-    am_attn(e->h + row * d + col, d, e->qkv + row * 3 * d + col, 3 * d, nq, &h, T, -1, 1.0f / sqrtf((float)hd),
+    am_attn(e->h + row * d + col, d, e->wide + row * 3 * d + col, 3 * d, nq, &h, T, -1, 1.0f / sqrtf((float)hd),
             scratch);
 }
 
@@ -167,12 +170,12 @@ static void block_forward(am_encoder *e, const am_block *blk, float *x, int B) {
     const int M = B * T;
     const am_attn_weights *a = &blk->attn;
     am_nn_layernorm(e->h, x, a->ln_w, a->ln_b, M, d);
-    am_gemm(e->qkv, e->h, &a->qkv, a->qkv_b, M, 0, e->ws); // qkv (M,3d) = h @ [Wq;Wk;Wv]^T + [bq;0;bv]
+    am_gemm(e->wide, e->h, &a->qkv, a->qkv_b, M, 0, e->ws); // qkv (M,3d) = h @ [Wq;Wk;Wv]^T + [bq;0;bv]
     self_attention(e, B);                                  // h (M,d) = softmax(q k^T / sqrt(hd)) v
     am_gemm(x, e->h, &a->o, a->o_b, M, AM_GEMM_ACC, e->ws); // x += h @ Wo^T + bo
     am_nn_layernorm(e->h, x, blk->mlp_ln_w, blk->mlp_ln_b, M, d);
-    am_gemm(e->mlp, e->h, &blk->mlp0, blk->mlp0_b, M, AM_GEMM_GELU, e->ws); // (M,4d) = gelu(h @ W0^T + b0)
-    am_gemm(x, e->mlp, &blk->mlp2, blk->mlp2_b, M, AM_GEMM_ACC, e->ws);    // x += mlp @ W2^T + b2
+    am_gemm(e->wide, e->h, &blk->mlp0, blk->mlp0_b, M, AM_GEMM_GELU, e->ws); // (M,4d) = gelu(h @ W0^T + b0)
+    am_gemm(x, e->wide, &blk->mlp2, blk->mlp2_b, M, AM_GEMM_ACC, e->ws);    // x += mlp @ W2^T + b2
 }
 
 // ---------------------------------------------------------------- forward

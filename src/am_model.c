@@ -22,7 +22,17 @@ typedef struct {
     const uint8_t *base;
     size_t size;
     size_t pos;
+    int mapped; // base is a file mapping: pages already copied can be dropped
 } reader;
+
+// Drop the mapped pages wholly inside [off, off + n) once they are copied, so
+// that loading never holds the file and the arena resident at the same time.
+static void release_pages(const reader *r, size_t off, size_t n) {
+    if (!r->mapped) return;
+    const uintptr_t page = 4096, lo = ((uintptr_t)r->base + off + page - 1) & ~(page - 1);
+    const uintptr_t hi = ((uintptr_t)r->base + off + n) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
 
 static int rd_bytes(reader *r, void *dst, size_t n, const char *what) {
     if (n > r->size - r->pos) {
@@ -373,6 +383,7 @@ static int fill_arena(am_model *m, const reader *r, spec_list *specs) {
         const uint8_t *src = r->base + s->offset;
         uint8_t *dst = m->arena + s->arena_off;
         if (s->n_dims >= 2 && s->type < 16) counts[s->type]++;
+        if (i > 0) release_pages(r, specs->v[i - 1].offset, am_type_bytes(specs->v[i - 1].type, specs->v[i - 1].n_elem));
         switch (s->kind) {
         case SPEC_VEC:
             am_quant_dequant((float *)dst, src, s->type, s->n_elem);
@@ -405,8 +416,8 @@ static int fill_arena(am_model *m, const reader *r, spec_list *specs) {
     return 0;
 }
 
-static int parse(am_model *m, const uint8_t *data, size_t size) {
-    reader r = {data, size, 0};
+static int parse(am_model *m, const uint8_t *data, size_t size, int mapped) {
+    reader r = {data, size, 0, mapped};
     spec_list specs = {0};
     int rc;
     uint32_t magic;
@@ -497,7 +508,7 @@ am_model *am_model_load(const char *path) {
     close(fd);
     fd = -1;
     set_name(m, path);
-    const int rc = parse(m, map, size);
+    const int rc = parse(m, map, size, 1);
     munmap(map, size); // everything the model keeps was copied
     if (rc) goto fail;
     return m;
@@ -521,7 +532,7 @@ am_model *am_model_load_buffer(const void *data, size_t size, const char *name) 
     }
     memcpy(copy, data, size);
     set_name(m, name ? name : "buffer");
-    if (parse(m, copy, size)) goto fail;
+    if (parse(m, copy, size, 0)) goto fail;
     free(copy);
     return m;
 fail:
