@@ -288,7 +288,42 @@ static void test_lifecycle(const am_model *m, const am_tokenizer *tok, clip *jfk
     collector_free(&c);
 }
 
+// A 16 kHz mono 16-bit WAV of the clip repeated `times` times (malloc'd), or NULL.
+static uint8_t *repeated_wav(const clip *c, int times, size_t *size) {
+    float *pcm = NULL;
+    size_t n = 0;
+    if (am_audio_decode_memory(c->data, c->size, NULL, &pcm, &n)) return NULL;
+    const uint32_t data_bytes = (uint32_t)(n * times * 2);
+    uint8_t *w = malloc(44 + (size_t)data_bytes);
+    if (w) {
+        const uint32_t riff = 36 + data_bytes, fmt_len = 16, rate = 16000, byte_rate = 32000;
+        const uint16_t pcm_fmt = 1, channels = 1, align = 2, bits = 16;
+        memcpy(w, "RIFF", 4);
+        memcpy(w + 4, &riff, 4);
+        memcpy(w + 8, "WAVEfmt ", 8);
+        memcpy(w + 16, &fmt_len, 4);
+        memcpy(w + 20, &pcm_fmt, 2);
+        memcpy(w + 22, &channels, 2);
+        memcpy(w + 24, &rate, 4);
+        memcpy(w + 28, &byte_rate, 4);
+        memcpy(w + 32, &align, 2);
+        memcpy(w + 34, &bits, 2);
+        memcpy(w + 36, "data", 4);
+        memcpy(w + 40, &data_bytes, 4);
+        for (size_t i = 0; i < n * times; i++) {
+            const float x = pcm[i % n] * 32768.0f;
+            const int16_t v = (int16_t)(x > 32767 ? 32767 : x < -32768 ? -32768 : x);
+            memcpy(w + 44 + 2 * i, &v, 2);
+        }
+        *size = 44 + (size_t)data_bytes;
+    }
+    am_audio_free(pcm);
+    return w;
+}
+
 // Sequential mode serves by priority: a later high-priority request overtakes.
+// The first request is long (the clip 12 times over), so that the others all
+// queue behind it however fast the engine is.
 static void test_priority(const am_model *m, const am_tokenizer *tok, clip *jfk) {
     am_sched_params sp = am_sched_default_params();
     sp.enable_batching = 0;
@@ -300,9 +335,12 @@ static void test_priority(const am_model *m, const am_tokenizer *tok, clip *jfk)
     collector c;
     collector_init(&c);
     slot_ref refs[4];
-    for (int i = 0; i < 4; i++) {
+    clip long_clip = {"jfk x12", NULL, 0, NULL};
+    long_clip.data = repeated_wav(jfk, 12, &long_clip.size);
+    CHECK(long_clip.data != NULL);
+    for (int i = 0; i < 4 && long_clip.data; i++) {
         refs[i] = (slot_ref){&c, i};
-        am_sched_request q = make_req(jfk, &tp, &refs[i]);
+        am_sched_request q = make_req(i == 0 ? &long_clip : jfk, &tp, &refs[i]);
         q.priority = i == 3 ? 10 : 0;
         CHECK(am_sched_submit(s, &q, NULL) == 0);
         if (i == 0) usleep(300 * 1000); // let the first one start
@@ -317,6 +355,7 @@ static void test_priority(const am_model *m, const am_tokenizer *tok, clip *jfk)
            pos1);
     am_sched_free(s);
     collector_free(&c);
+    free(long_clip.data);
 }
 
 int main(void) {
