@@ -21,6 +21,9 @@
 #define PANEL_ROWS 128
 // Below this many multiply-adds a product runs on the calling thread.
 #define PARALLEL_MACS (1 << 16)
+#ifndef PREFETCH_GROUPS
+#define PREFETCH_GROUPS 2 // groups of 4 rows the streaming path prefetches ahead
+#endif
 // Column tasks per thread on the streaming path (dynamic balance).
 #define TASKS_PER_THREAD 4
 
@@ -252,12 +255,18 @@ static void stream_columns(const stream_task *t, int n0, int n1) {
     float *buf = t->ws->panel + (size_t)am_nn_thread_index() * t->ws->panel_floats; // (4, K)
     float acc[16];
     const size_t group_bytes = 4 * W->row_bytes;
+    // Prefetch into L2 a few groups ahead of the multiply (the hardware
+    // prefetchers lose track of four interleaved row streams): the first
+    // groups now, then one group per group processed.
+    const uint8_t *first = W->data + (size_t)n0 * W->row_bytes;
+    const size_t ahead = AM_MIN((size_t)(n1 - n0) * W->row_bytes, PREFETCH_GROUPS * group_bytes);
+    for (size_t off = 0; off < ahead; off += 64) __builtin_prefetch(first + off, 0, 2);
     for (int n = n0; n < n1; n += 4) {
         const int nr = AM_MIN(4, n1 - n);
         const void *w[4];
-        if (n + 4 < n1) // fetch the next group while this one is multiplied
+        if (n + 4 * PREFETCH_GROUPS < n1)
             for (size_t off = 0; off < group_bytes; off += 64)
-                __builtin_prefetch(W->data + (size_t)(n + 4) * W->row_bytes + off, 0, 3);
+                __builtin_prefetch(W->data + (size_t)(n + 4 * PREFETCH_GROUPS) * W->row_bytes + off, 0, 2);
         const int direct = W->type == AM_TYPE_F32 || (W->type == AM_TYPE_F16 && t->f16_direct);
         if (direct) {
             for (int j = 0; j < 4; j++) w[j] = W->data + (size_t)(n + AM_MIN(j, nr - 1)) * W->row_bytes;
