@@ -14,6 +14,7 @@ PKGS=(
   libpcre2-dev           # tokenizer pre-split regex
   libcurl4-openssl-dev   # tests and load generator only
   curl                   # scripts/download-model.sh
+  jq                     # bench/ scripts read bench_core --json
 )
 
 missing=()

@@ -19,7 +19,7 @@
 
 #define GROUP 64 // positions per group of 4 tiles: the unit the score kernels work in
 #define MQ_AVX512 6
-#define MQ_AVX2 2
+#define MQ_AVX2 6
 
 static int round_up(int n, int g) { return (n + g - 1) / g * g; }
 
@@ -97,81 +97,89 @@ AM_TARGET_AVX2 AM_INLINE __m256 ld8_avx2(const void *base, size_t i, const int f
                : _mm256_loadu_ps((const float *)base + i);
 }
 
-// Scores of mq (<= 2) queries against keys [0, n), two tiles (32 keys) at a time.
+// Scores of mq (<= 6) queries against keys [0, n), one tile (16 keys, two
+// vectors) at a time: 12 accumulators, each key vector used by every query.
 AM_TARGET_AVX2 AM_INLINE void qk_avx2_mq(float *s, int lds, const float *q, int ld_q, const int mq, const void *k,
                                         const int f16, int hd, int n, float scale) {
     const __m256 vs = _mm256_set1_ps(scale);
-    for (int t0 = 0; t0 < n; t0 += 2 * AM_ATTN_TILE) {
-        __m256 acc[MQ_AVX2][4];
-        for (int i = 0; i < MQ_AVX2; i++)
-            for (int c = 0; c < 4; c++) acc[i][c] = _mm256_setzero_ps();
-        const size_t tile0 = (size_t)(t0 / AM_ATTN_TILE) * hd * AM_ATTN_TILE, tile1 = tile0 + (size_t)hd * AM_ATTN_TILE;
+    for (int t0 = 0; t0 < n; t0 += AM_ATTN_TILE) {
+        __m256 acc[MQ_AVX2][2];
+        for (int i = 0; i < MQ_AVX2; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+        const size_t tile = (size_t)(t0 / AM_ATTN_TILE) * hd * AM_ATTN_TILE;
         for (int j = 0; j < hd; j++) {
-            const size_t o = (size_t)j * AM_ATTN_TILE;
-            const __m256 k0 = ld8_avx2(k, tile0 + o, f16), k1 = ld8_avx2(k, tile0 + o + 8, f16);
-            const __m256 k2 = ld8_avx2(k, tile1 + o, f16), k3 = ld8_avx2(k, tile1 + o + 8, f16);
+            const size_t o = tile + (size_t)j * AM_ATTN_TILE;
+            const __m256 k0 = ld8_avx2(k, o, f16), k1 = ld8_avx2(k, o + 8, f16);
             for (int i = 0; i < mq; i++) {
                 const __m256 qb = _mm256_broadcast_ss(q + (size_t)i * ld_q + j);
                 acc[i][0] = _mm256_fmadd_ps(qb, k0, acc[i][0]);
                 acc[i][1] = _mm256_fmadd_ps(qb, k1, acc[i][1]);
-                acc[i][2] = _mm256_fmadd_ps(qb, k2, acc[i][2]);
-                acc[i][3] = _mm256_fmadd_ps(qb, k3, acc[i][3]);
             }
         }
-        for (int i = 0; i < mq; i++)
-            for (int c = 0; c < 4; c++) _mm256_storeu_ps(s + (size_t)i * lds + t0 + 8 * c, _mm256_mul_ps(acc[i][c], vs));
+        for (int i = 0; i < mq; i++) {
+            _mm256_storeu_ps(s + (size_t)i * lds + t0, _mm256_mul_ps(acc[i][0], vs));
+            _mm256_storeu_ps(s + (size_t)i * lds + t0 + 8, _mm256_mul_ps(acc[i][1], vs));
+        }
     }
 }
 
 AM_TARGET_AVX2 static void qk_avx2(float *s, int lds, const float *q, int ld_q, int nq, const am_kv_head *h, int n,
                                    float scale) {
+    const int f16 = h->type == AM_TYPE_F16;
     for (int i0 = 0; i0 < nq; i0 += MQ_AVX2) {
         const int mq = AM_MIN(MQ_AVX2, nq - i0);
         float *si = s + (size_t)i0 * lds;
         const float *qi = q + (size_t)i0 * ld_q;
-        if (h->type == AM_TYPE_F16) {
-            if (mq == 2) qk_avx2_mq(si, lds, qi, ld_q, 2, h->k, 1, h->hd, n, scale);
-            else qk_avx2_mq(si, lds, qi, ld_q, 1, h->k, 1, h->hd, n, scale);
-        } else {
-            if (mq == 2) qk_avx2_mq(si, lds, qi, ld_q, 2, h->k, 0, h->hd, n, scale);
-            else qk_avx2_mq(si, lds, qi, ld_q, 1, h->k, 0, h->hd, n, scale);
+#define QK_AVX2(MQ)                                                                  \
+    (f16 ? qk_avx2_mq(si, lds, qi, ld_q, MQ, h->k, 1, h->hd, n, scale)               \
+         : qk_avx2_mq(si, lds, qi, ld_q, MQ, h->k, 0, h->hd, n, scale))
+        switch (mq) { // constant query counts: the accumulators live in registers
+        case 1: QK_AVX2(1); break;
+        case 2: QK_AVX2(2); break;
+        case 3: QK_AVX2(3); break;
+        case 4: QK_AVX2(4); break;
+        case 5: QK_AVX2(5); break;
+        default: QK_AVX2(6); break;
         }
+#undef QK_AVX2
     }
 }
 
-// out = p @ V for mq (<= 2) queries, cw (1 or 4) vectors of 8 dimensions at a time.
+// out = p @ V for mq (<= 6) queries, 16 dimensions (two vectors) at a time.
 AM_TARGET_AVX2 AM_INLINE void pv_avx2_mq(float *out, int ld_o, const float *p, int ldp, const int mq, const void *v,
-                                        const int f16, const int cw, int hd, int n) {
-    for (int c0 = 0; c0 < hd; c0 += 8 * cw) {
-        __m256 acc[MQ_AVX2][4];
-        for (int i = 0; i < MQ_AVX2; i++)
-            for (int c = 0; c < 4; c++) acc[i][c] = _mm256_setzero_ps();
+                                        const int f16, int hd, int n) {
+    for (int c0 = 0; c0 < hd; c0 += 16) {
+        __m256 acc[MQ_AVX2][2];
+        for (int i = 0; i < MQ_AVX2; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
         for (int t = 0; t < n; t++) {
-            __m256 vv[4];
-            for (int c = 0; c < cw; c++) vv[c] = ld8_avx2(v, (size_t)t * hd + c0 + 8 * c, f16);
+            const __m256 v0 = ld8_avx2(v, (size_t)t * hd + c0, f16), v1 = ld8_avx2(v, (size_t)t * hd + c0 + 8, f16);
             for (int i = 0; i < mq; i++) {
                 const __m256 pb = _mm256_broadcast_ss(p + (size_t)i * ldp + t);
-                for (int c = 0; c < cw; c++) acc[i][c] = _mm256_fmadd_ps(pb, vv[c], acc[i][c]);
+                acc[i][0] = _mm256_fmadd_ps(pb, v0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(pb, v1, acc[i][1]);
             }
         }
-        for (int i = 0; i < mq; i++)
-            for (int c = 0; c < cw; c++) _mm256_storeu_ps(out + (size_t)i * ld_o + c0 + 8 * c, acc[i][c]);
+        for (int i = 0; i < mq; i++) {
+            _mm256_storeu_ps(out + (size_t)i * ld_o + c0, acc[i][0]);
+            _mm256_storeu_ps(out + (size_t)i * ld_o + c0 + 8, acc[i][1]);
+        }
     }
 }
 
+// (head widths that are a multiple of 16; others take the portable path)
 AM_TARGET_AVX2 static void pv_avx2(float *out, int ld_o, const float *p, int ldp, int nq, const am_kv_head *h, int n) {
-    const int f16 = h->type == AM_TYPE_F16, wide = h->hd % 32 == 0;
+    const int f16 = h->type == AM_TYPE_F16;
     for (int i0 = 0; i0 < nq; i0 += MQ_AVX2) {
         const int mq = AM_MIN(MQ_AVX2, nq - i0);
         float *o = out + (size_t)i0 * ld_o;
         const float *pi = p + (size_t)i0 * ldp;
-#define PV_AVX2(MQ, F16, CW) pv_avx2_mq(o, ld_o, pi, ldp, MQ, h->v, F16, CW, h->hd, n)
-        if (f16) {
-            if (wide) mq == 2 ? PV_AVX2(2, 1, 4) : PV_AVX2(1, 1, 4);
-            else mq == 2 ? PV_AVX2(2, 1, 1) : PV_AVX2(1, 1, 1);
-        } else {
-            if (wide) mq == 2 ? PV_AVX2(2, 0, 4) : PV_AVX2(1, 0, 4);
-            else mq == 2 ? PV_AVX2(2, 0, 1) : PV_AVX2(1, 0, 1);
+#define PV_AVX2(MQ) (f16 ? pv_avx2_mq(o, ld_o, pi, ldp, MQ, h->v, 1, h->hd, n) : pv_avx2_mq(o, ld_o, pi, ldp, MQ, h->v, 0, h->hd, n))
+        switch (mq) {
+        case 1: PV_AVX2(1); break;
+        case 2: PV_AVX2(2); break;
+        case 3: PV_AVX2(3); break;
+        case 4: PV_AVX2(4); break;
+        case 5: PV_AVX2(5); break;
+        default: PV_AVX2(6); break;
         }
 #undef PV_AVX2
     }
@@ -382,7 +390,7 @@ void am_attn(float *out, int ld_o, const float *q, int ld_q, int nq, const am_kv
              int causal_offset, float scale, float *scratch) {
     const int n = round_up(n_keys, GROUP), lds = n; // keys scored (the padding is ignored)
     int isa = am_cpu_isa();
-    if ((isa == AM_ISA_AVX512 && h->hd % 16) || (isa == AM_ISA_AVX2 && h->hd % 8)) isa = AM_ISA_SCALAR;
+    if (h->hd % 16) isa = AM_ISA_SCALAR; // the vector kernels work in 16-wide columns
     for (int i0 = 0; i0 < nq; i0 += AM_ATTN_QBLOCK) {
         const int nb = AM_MIN(AM_ATTN_QBLOCK, nq - i0);
         const float *qb = q + (size_t)i0 * ld_q;
