@@ -9,13 +9,9 @@
 #include "am_nn.h"
 #include "am_quant.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef AM_X86
 #include <immintrin.h>
-#define AM_X86 1
-#define AM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #endif
-#define AM_INLINE static inline __attribute__((always_inline))
 
 #define GROUP 64 // positions per group of 4 tiles: the unit the score kernels work in
 #define MQ_AVX512 6

@@ -76,6 +76,16 @@ int am_cpu_isa(void);
 // "scalar", "avx2", "avx512".
 const char *am_isa_name(int isa);
 
+// For the kernels' per-instruction-set functions (x86-64 with GCC or clang):
+// AM_X86 when they exist, the target attributes matching AM_ISA_AVX2 and
+// AM_ISA_AVX512, and a forced inline for templates specialised by constants.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AM_X86 1
+#define AM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
+#endif
+#define AM_INLINE static inline __attribute__((always_inline))
+
 #define AM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define AM_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define AM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

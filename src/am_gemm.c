@@ -9,13 +9,9 @@
 #include "am_common.h"
 #include "am_nn.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef AM_X86
 #include <immintrin.h>
-#define AM_X86 1
-#define AM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #endif
-#define AM_INLINE static inline __attribute__((always_inline))
 
 // Rows of W decoded at a time by a many-row product that cannot decode W whole.
 #define PANEL_ROWS 128

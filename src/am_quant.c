@@ -5,11 +5,8 @@
 
 #include "am_common.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef AM_X86
 #include <immintrin.h>
-#define AM_X86 1
-#define AM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #endif
 
 // ---------------------------------------------------------------- types

@@ -9,6 +9,11 @@
 #include "am_test.h"
 #include "am_tokenizer.h"
 
+// The fixture models golden.json has cases for.
+static const char *const k_golden_models[] = {
+    "ggml-test-tiny.en.bin",      "ggml-test-ml.bin",           "ggml-test-v3.bin",          "ggml-test-tiny.en-q8_0.bin",
+    "ggml-test-tiny.en-q5_1.bin", "ggml-test-tiny.en-q5_0.bin", "ggml-test-tiny.en-q4_0.bin"};
+
 // Parsed golden.json (NULL if absent: the caller skips).
 static inline cJSON *golden_load(void) {
     char path[1024];

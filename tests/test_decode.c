@@ -186,11 +186,8 @@ int main(int argc, char **argv) {
         SKIP_CASE("golden", "golden.json not found");
         return am_test_finish("test_decode", 1);
     }
-    const char *models[] = {"ggml-test-tiny.en.bin", "ggml-test-ml.bin", "ggml-test-v3.bin",
-                            "ggml-test-tiny.en-q8_0.bin", "ggml-test-tiny.en-q5_1.bin", "ggml-test-tiny.en-q5_0.bin",
-                            "ggml-test-tiny.en-q4_0.bin"};
-    for (size_t i = 0; i < AM_ARRAY_LEN(models); i++)
-        if (argc < 2 || strcmp(argv[1], models[i]) == 0) run_model(models[i], golden_cases(root));
+    for (size_t i = 0; i < AM_ARRAY_LEN(k_golden_models); i++)
+        if (argc < 2 || strcmp(argv[1], k_golden_models[i]) == 0) run_model(k_golden_models[i], golden_cases(root));
     cJSON_Delete(root);
     return am_test_finish("test_decode", 1);
 }
