@@ -373,7 +373,7 @@ static int write_model(const model_size *s, int mat_type, int no_eot, const char
 typedef struct {
     const float *buf;
     size_t n, per;
-    double sums[64];
+    double sums[64]; // per task: stored so that the reads cannot be optimized away
 } bw_task;
 
 AM_CLONES_BENCH

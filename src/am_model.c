@@ -383,7 +383,6 @@ static int fill_arena(am_model *m, const reader *r, spec_list *specs) {
         const uint8_t *src = r->base + s->offset;
         uint8_t *dst = m->arena + s->arena_off;
         if (s->n_dims >= 2 && s->type < 16) counts[s->type]++;
-        if (i > 0) release_pages(r, specs->v[i - 1].offset, am_type_bytes(specs->v[i - 1].type, specs->v[i - 1].n_elem));
         switch (s->kind) {
         case SPEC_VEC:
             am_quant_dequant((float *)dst, src, s->type, s->n_elem);
@@ -408,6 +407,7 @@ static int fill_arena(am_model *m, const reader *r, spec_list *specs) {
             *(const float **)s->dest = (const float *)dst;
             break;
         }
+        release_pages(r, s->offset, am_type_bytes(s->type, s->n_elem));
     }
     int best = 0;
     for (int t = 0; t < 16; t++)

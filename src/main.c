@@ -107,9 +107,12 @@ static int cmd_info(int argc, char **argv) {
            hp->n_audio_head, hp->n_audio_layer);
     printf("  decoder: ctx %d, width %d, heads %d, layers %d\n", hp->n_text_ctx, hp->n_text_state, hp->n_text_head,
            hp->n_text_layer);
-    for (int kv = AM_TYPE_F32; kv <= AM_TYPE_F16; kv++)
+    const int kv_types[] = {AM_TYPE_F32, AM_TYPE_F16};
+    for (size_t i = 0; i < AM_ARRAY_LEN(kv_types); i++) {
+        const int kv = kv_types[i];
         printf("  per window (kv %s): cross K/V %.1f MB; per sequence: self KV %.1f MB\n", am_type_name(kv),
                am_xkv_bytes(m, kv) / 1048576.0, am_seq_bytes_for(m, 0, kv) / 1048576.0);
+    }
     int rc = 0;
     am_mel *mel = am_mel_create(m->mel_filters, hp->n_mels);
     am_encoder *enc = am_encoder_create(m, NULL);

@@ -14,6 +14,15 @@ static const char *const k_golden_models[] = {
     "ggml-test-tiny.en.bin",      "ggml-test-ml.bin",           "ggml-test-v3.bin",          "ggml-test-tiny.en-q8_0.bin",
     "ggml-test-tiny.en-q5_1.bin", "ggml-test-tiny.en-q5_0.bin", "ggml-test-tiny.en-q4_0.bin"};
 
+// Run run(model, cases) for every golden model (or only argv[1] when given);
+// returns 1 when any run reported it ran.
+static inline int golden_each_model(int argc, char **argv, cJSON *cases, int (*run)(const char *, cJSON *)) {
+    int ran = 0;
+    for (size_t i = 0; i < sizeof k_golden_models / sizeof k_golden_models[0]; i++)
+        if (argc < 2 || strcmp(argv[1], k_golden_models[i]) == 0) ran |= run(k_golden_models[i], cases);
+    return ran;
+}
+
 // Parsed golden.json (NULL if absent: the caller skips).
 static inline cJSON *golden_load(void) {
     char path[1024];

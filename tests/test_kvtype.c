@@ -205,9 +205,7 @@ int main(int argc, char **argv) {
     }
     printf("| model | clip | logits err f32 | logits err f16 | window 0 diverges at | no timestamps | "
            "transcribe diverges at | reference near-tie at |\n|---|---|---|---|---|---|---|---|\n");
-    int ran = 0;
-    for (size_t i = 0; i < AM_ARRAY_LEN(k_golden_models); i++)
-        if (argc < 2 || strcmp(argv[1], k_golden_models[i]) == 0) ran |= run_model(k_golden_models[i], golden_cases(root));
+    const int ran = golden_each_model(argc, argv, golden_cases(root), run_model);
     cJSON_Delete(root);
     return am_test_finish("test_kvtype", ran);
 }

@@ -121,9 +121,7 @@ int main(int argc, char **argv) {
         SKIP_CASE("golden", "golden.json not found");
         return am_test_finish("test_transcribe", 0);
     }
-    int ran = 0;
-    for (size_t i = 0; i < AM_ARRAY_LEN(k_golden_models); i++)
-        if (argc < 2 || strcmp(argv[1], k_golden_models[i]) == 0) ran |= run_model(k_golden_models[i], golden_cases(root));
+    const int ran = golden_each_model(argc, argv, golden_cases(root), run_model);
     cJSON_Delete(root);
     return am_test_finish("test_transcribe", ran);
 }
