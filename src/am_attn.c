@@ -382,22 +382,42 @@ AM_TARGET_AVX512 static void pv_avx512(float *out, int ld_o, const float *p, int
 #endif // AM_X86
 
 // ---------------------------------------------------------------- attention
+// scratch (nb, round_up(n_keys)) = scale * q K^T on the best path for h.
+static void scores_block(float *scratch, int lds, const float *qb, int ld_q, int nb, const am_kv_head *h, int n,
+                         float scale, int isa) {
+#ifdef AM_X86
+    if (isa == AM_ISA_AVX512) qk_avx512(scratch, lds, qb, ld_q, nb, h, n, scale);
+    else if (isa == AM_ISA_AVX2) qk_avx2(scratch, lds, qb, ld_q, nb, h, n, scale);
+    else
+#endif
+        qk_portable(scratch, lds, qb, ld_q, nb, h, n, scale);
+    (void)isa;
+}
+
+static int attn_isa(const am_kv_head *h) {
+    return h->hd % 16 ? AM_ISA_SCALAR : am_cpu_isa(); // the vector kernels work in 16-wide columns
+}
+
+void am_attn_scores(float *s, int lds, const float *q, int ld_q, int nq, const am_kv_head *h, int n_keys, float scale,
+                    float *scratch) {
+    const int n = round_up(n_keys, GROUP), isa = attn_isa(h);
+    for (int i0 = 0; i0 < nq; i0 += AM_ATTN_QBLOCK) {
+        const int nb = AM_MIN(AM_ATTN_QBLOCK, nq - i0);
+        scores_block(scratch, n, q + (size_t)i0 * ld_q, ld_q, nb, h, n, scale, isa);
+        for (int i = 0; i < nb; i++)
+            memcpy(s + (size_t)(i0 + i) * lds, scratch + (size_t)i * n, (size_t)n_keys * sizeof *s);
+    }
+}
+
 void am_attn(float *out, int ld_o, const float *q, int ld_q, int nq, const am_kv_head *h, int n_keys,
              int causal_offset, float scale, float *scratch) {
     const int n = round_up(n_keys, GROUP), lds = n; // keys scored (the padding is ignored)
-    int isa = am_cpu_isa();
-    if (h->hd % 16) isa = AM_ISA_SCALAR; // the vector kernels work in 16-wide columns
+    const int isa = attn_isa(h);
     for (int i0 = 0; i0 < nq; i0 += AM_ATTN_QBLOCK) {
         const int nb = AM_MIN(AM_ATTN_QBLOCK, nq - i0);
         const float *qb = q + (size_t)i0 * ld_q;
         float *ob = out + (size_t)i0 * ld_o;
-        // scratch (nb, n) = scale * q K^T
-#ifdef AM_X86
-        if (isa == AM_ISA_AVX512) qk_avx512(scratch, lds, qb, ld_q, nb, h, n, scale);
-        else if (isa == AM_ISA_AVX2) qk_avx2(scratch, lds, qb, ld_q, nb, h, n, scale);
-        else
-#endif
-            qk_portable(scratch, lds, qb, ld_q, nb, h, n, scale);
+        scores_block(scratch, lds, qb, ld_q, nb, h, n, scale, isa); // scratch (nb, n) = scale * q K^T
         for (int i = 0; i < nb; i++) { // softmax over each query's visible keys; the rest weigh 0
             float *row = scratch + (size_t)i * lds;
             const int seen = causal_offset >= 0 ? AM_MIN(n_keys, causal_offset + i0 + i + 1) : n_keys;

@@ -48,4 +48,10 @@ void am_attn_store(const am_kv_head *h, int pos, const float *k, const float *v,
 void am_attn(float *out, int ld_o, const float *q, int ld_q, int nq, const am_kv_head *h, int n_keys,
              int causal_offset, float scale, float *scratch);
 
+// s (nq, n_keys) [lds] = scale * q K^T: the raw scores am_attn would soften,
+// for keys [0, n_keys) without mask (e.g. cross-attention weights kept for
+// word alignment). scratch: am_attn_scratch_floats(n_keys) floats.
+void am_attn_scores(float *s, int lds, const float *q, int ld_q, int nq, const am_kv_head *h, int n_keys, float scale,
+                    float *scratch);
+
 #endif // AM_ATTN_H

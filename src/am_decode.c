@@ -35,6 +35,10 @@ am_decode_params am_decode_default_params(void) {
         .max_initial_timestamp = 1.0,
         .sample_len = 0,
         .seed = 0,
+        .beam_size = 0,
+        .best_of = 0,
+        .patience = 1.0,
+        .length_penalty = NAN,
     };
     return p;
 }
@@ -124,10 +128,34 @@ size_t am_decode_strip(const char **text, size_t len) {
 // ---------------------------------------------------------------- window state
 enum { PH_IDLE, PH_DETECT, PH_PREFIX, PH_REST, PH_GEN, PH_DONE };
 
+// One candidate of a window's attempt: a beam (beam search), a sampled
+// candidate (best_of), or the only sequence (greedy / single sampling).
+typedef struct {
+    int32_t *tokens; // (sample_len + 1,) sampled tokens
+    int n;
+    double sum;      // sum of log probabilities (float32 values for beams, as the reference keeps them)
+    int seq;         // index into the window's sequences
+    int done;        // sampled candidate that reached <|endoftext|>
+} cand;
+
+// A finished beam-search candidate.
+typedef struct {
+    int32_t *tokens; // sampled tokens before <|endoftext|>
+    int n;
+    double sum;
+} finished;
+
+// A beam-search candidate continuation, before ranking.
+typedef struct {
+    float score;
+    int source, token;
+} ext;
+
 struct am_wdec {
     const am_decoding *dc;
     am_decode_params p;
-    am_seq *seq;
+    am_seq *seqs[AM_MAX_GROUP];
+    int n_seqs;
     const am_xkv *xkv;
     char language[16];
     int detect, detect_only, translate;
@@ -135,11 +163,21 @@ struct am_wdec {
     int n_prompt;
     int32_t initial[AM_MAX_PROMPT + 8]; // [sot_prev + prompt] + sot sequence [+ notimestamps]
     int n_initial, sot_index;
-    int32_t *tokens; // (n_text_ctx,) sampled tokens of the current attempt
-    int n_sampled, sample_len;
+    int sample_len;
     int phase, attempt;
     double temperature;
-    double sum_logprob;
+    int beam;                // this attempt is a beam search
+    int n_group;             // candidates of this attempt
+    cand cur[AM_MAX_GROUP], nxt[AM_MAX_GROUP];
+    int n_cur;
+    int has_prefix[AM_MAX_GROUP]; // sequence i holds the attempt's initial tokens
+    int rows[AM_MAX_GROUP];       // candidates fed in the current step, in row order
+    int n_rows;
+    int n_updates;           // sampling steps of this attempt
+    finished *fin;           // (cap_fin,) beam search's finished candidates
+    int n_fin, cap_fin, max_candidates;
+    ext *exts;               // (AM_MAX_GROUP * (AM_MAX_GROUP + 1),) scratch of one beam update
+    float *scratch;          // (n_vocab,) a logits row for sampling several candidates from one row
     double no_speech_prob;
     uint64_t rng;
     am_lang_prob top[AM_LANG_TOP];
@@ -148,26 +186,59 @@ struct am_wdec {
     int n_steps;
 };
 
+int am_decode_group_size(const am_decode_params *p) {
+    return AM_MAX(1, AM_MAX(p->beam_size, p->best_of));
+}
+
+int am_decode_check_params(const am_decode_params *p) {
+    if (p->beam_size < 0 || p->beam_size > AM_MAX_GROUP)
+        return am_set_error(AM_EINVAL, "beam_size must be 1..%d (0 = greedy)", AM_MAX_GROUP);
+    if (p->best_of < 0 || p->best_of > AM_MAX_GROUP)
+        return am_set_error(AM_EINVAL, "best_of must be 1..%d", AM_MAX_GROUP);
+    if (!(p->patience > 0) || p->patience > AM_MAX_GROUP)
+        return am_set_error(AM_EINVAL, "patience must be in (0, %d]", AM_MAX_GROUP);
+    if (!isnan(p->length_penalty) && !(p->length_penalty >= 0 && p->length_penalty <= 1))
+        return am_set_error(AM_EINVAL, "length_penalty must be between 0 and 1");
+    return 0;
+}
+
 am_wdec *am_wdec_create(const am_decoding *dc) {
     am_wdec *w = calloc(1, sizeof *w);
-    if (!w || !(w->tokens = malloc((size_t)dc->m->hp.n_text_ctx * sizeof *w->tokens))) {
-        free(w);
-        am_set_error(AM_ENOMEM, "out of memory for a window decode");
-        return NULL;
-    }
+    if (!w) goto oom;
     w->dc = dc;
+    const size_t T = (size_t)dc->m->hp.n_text_ctx + 1;
+    for (int i = 0; i < AM_MAX_GROUP; i++)
+        if (!(w->cur[i].tokens = malloc(T * sizeof(int32_t))) || !(w->nxt[i].tokens = malloc(T * sizeof(int32_t))))
+            goto oom;
+    if (!(w->exts = malloc((size_t)AM_MAX_GROUP * (AM_MAX_GROUP + 1) * sizeof *w->exts))) goto oom;
+    if (!(w->scratch = malloc((size_t)dc->m->hp.n_vocab * sizeof *w->scratch))) goto oom;
     return w;
+oom:
+    am_wdec_free(w);
+    am_set_error(AM_ENOMEM, "out of memory for a window decode");
+    return NULL;
+}
+
+static void free_finished(am_wdec *w) {
+    for (int i = 0; i < w->n_fin; i++) free(w->fin[i].tokens);
+    w->n_fin = 0;
 }
 
 void am_wdec_free(am_wdec *w) {
     if (!w) return;
-    free(w->tokens);
+    for (int i = 0; i < AM_MAX_GROUP; i++) {
+        free(w->cur[i].tokens);
+        free(w->nxt[i].tokens);
+    }
+    free_finished(w);
+    free(w->fin);
+    free(w->exts);
+    free(w->scratch);
     free(w->res.tokens);
     free(w->res.text);
     free(w);
 }
 
-am_seq *am_wdec_seq(const am_wdec *w) { return w->seq; }
 const am_wdec_result *am_wdec_result_get(const am_wdec *w) { return w->phase == PH_DONE ? &w->res : NULL; }
 const char *am_wdec_language(const am_wdec *w) { return w->language; }
 
@@ -192,7 +263,9 @@ static double attempt_temperature(const am_decode_params *p, int k) {
 }
 
 // Build the initial tokens for the (possibly detected) language and reset the
-// sequence: [sot_prev, prompt...] + sot_sequence [+ notimestamps].
+// first sequence: [sot_prev, prompt...] + sot_sequence [+ notimestamps]. The
+// attempt's kind follows decode_with_fallback: beams at temperature 0 when
+// beam_size is given, best_of candidates at temperature > 0.
 static int begin_attempt(am_wdec *w) {
     const am_special_tokens *sp = &w->dc->sp;
     int n = 0;
@@ -209,20 +282,31 @@ static int begin_attempt(am_wdec *w) {
     n += k;
     if (w->p.without_timestamps) w->initial[n++] = sp->notimestamps;
     w->n_initial = n;
-    w->n_sampled = 0;
-    w->sum_logprob = 0;
     w->temperature = attempt_temperature(&w->p, w->attempt);
+    w->beam = w->temperature == 0 && w->p.beam_size > 0;
+    w->n_group = w->beam ? w->p.beam_size : (w->temperature > 0 && w->p.best_of > 1 ? w->p.best_of : 1);
+    w->max_candidates = w->beam ? (int)nearbyint(w->p.beam_size * w->p.patience) : 0;
+    if (w->beam && w->max_candidates < 1) w->max_candidates = 1;
+    free_finished(w);
+    w->n_cur = 0;
+    w->n_updates = 0;
+    memset(w->has_prefix, 0, sizeof w->has_prefix);
     w->phase = PH_PREFIX;
-    am_seq_reset(w->seq, w->xkv);
+    am_seq_reset(w->seqs[0], w->xkv);
     return 0;
 }
 
-int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *win, am_seq *seq,
+int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *win, am_seq *const *seqs, int n_seqs,
                   const am_xkv *xkv) {
-    if (!w || !p || !win || !seq || !xkv) return am_set_error(AM_EINVAL, "invalid window decode arguments");
+    if (!w || !p || !win || !seqs || n_seqs < 1 || !xkv) return am_set_error(AM_EINVAL, "invalid window decode arguments");
+    int rc = am_decode_check_params(p);
+    if (rc) return rc;
+    if (n_seqs < am_decode_group_size(p))
+        return am_set_error(AM_EINVAL, "%d sequences for a window that needs %d", n_seqs, am_decode_group_size(p));
     const am_special_tokens *sp = &w->dc->sp;
     w->p = *p;
-    w->seq = seq;
+    w->n_seqs = AM_MIN(n_seqs, AM_MAX_GROUP);
+    for (int i = 0; i < w->n_seqs; i++) w->seqs[i] = seqs[i];
     w->xkv = xkv;
     w->translate = win->translate;
     w->attempt = 0;
@@ -258,19 +342,41 @@ int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *w
     if (w->detect) {
         w->detect_only = win->detect_only;
         w->phase = PH_DETECT;
-        am_seq_reset(seq, xkv);
+        am_seq_reset(w->seqs[0], xkv);
         return 0;
     }
     return begin_attempt(w);
 }
 
-int am_wdec_input(am_wdec *w, const int32_t **tokens) {
+int am_wdec_inputs(am_wdec *w, am_seq **seqs, const int32_t **tokens, int *n_tokens) {
+    w->n_rows = 0;
     switch (w->phase) {
-    case PH_DETECT: *tokens = &w->dc->sp.sot; return 1;
-    case PH_PREFIX: *tokens = w->initial; return w->sot_index + 1;
-    case PH_REST: *tokens = w->initial + w->sot_index + 1; return w->n_initial - w->sot_index - 1;
-    case PH_GEN: *tokens = &w->tokens[w->n_sampled - 1]; return 1;
-    default: *tokens = NULL; return 0;
+    case PH_DETECT:
+        seqs[0] = w->seqs[0];
+        tokens[0] = &w->dc->sp.sot;
+        n_tokens[0] = 1;
+        return 1;
+    case PH_PREFIX:
+        seqs[0] = w->seqs[0];
+        tokens[0] = w->initial;
+        n_tokens[0] = w->sot_index + 1;
+        return 1;
+    case PH_REST:
+        seqs[0] = w->seqs[0];
+        tokens[0] = w->initial + w->sot_index + 1;
+        n_tokens[0] = w->n_initial - w->sot_index - 1;
+        return 1;
+    case PH_GEN:
+        for (int i = 0; i < w->n_cur; i++) {
+            const cand *c = &w->cur[i];
+            if (c->done) continue;
+            seqs[w->n_rows] = w->seqs[c->seq];
+            tokens[w->n_rows] = &c->tokens[c->n - 1];
+            n_tokens[w->n_rows] = 1;
+            w->rows[w->n_rows++] = i;
+        }
+        return w->n_rows;
+    default: return 0;
     }
 }
 
@@ -282,13 +388,11 @@ static void fill_neg_inf(float *x, int a, int b) {
     for (int i = a; i < b; i++) x[i] = -INFINITY;
 }
 
-// The reference logit filters, in order, for the current sampled prefix.
-static void apply_filters(am_wdec *w, float *logits) {
+// The reference logit filters, in order, for a candidate's sampled tokens seq[0..n).
+static void apply_filters(const am_wdec *w, float *logits, const int32_t *seq, int n) {
     const am_decoding *dc = w->dc;
     const am_special_tokens *sp = &dc->sp;
     const int V = dc->m->hp.n_vocab, tb = sp->timestamp_begin;
-    const int32_t *seq = w->tokens;
-    const int n = w->n_sampled;
     if (w->p.suppress_blank && n == 0) // SuppressBlank
         for (int i = 0; i < dc->n_blank; i++) logits[dc->blank[i]] = -INFINITY;
     for (int i = 0; i < dc->n_suppress; i++) logits[dc->suppress[i]] = -INFINITY; // SuppressTokens
@@ -345,37 +449,95 @@ static int sample_temperature(am_wdec *w, const float *logits, int V, double T) 
     return best;
 }
 
-// ---------------------------------------------------------------- attempts
-// Finish the current attempt: build the result, then either accept it or
-// start the next temperature. Returns 1 when done, 0 when retrying.
-static int finish_attempt(am_wdec *w) {
-    const am_decoding *dc = w->dc;
-    int n = 0;
-    while (n < w->n_sampled && w->tokens[n] != dc->sp.eot) n++;
+// ---------------------------------------------------------------- results
+// MaximumLikelihoodRanker: sum_logprob / length, or / ((5 + length) / 6)^alpha.
+static double rank_score(const am_decode_params *p, double sum, int length) {
+    const double penalty = isnan(p->length_penalty) ? length : pow((5.0 + length) / 6.0, p->length_penalty);
+    return sum / penalty;
+}
+
+// Fill the result from the chosen tokens (before <|endoftext|>) and sum.
+static int set_result(am_wdec *w, const int32_t *tokens, int n, double sum) {
     am_wdec_result *r = &w->res;
     free(r->tokens);
     free(r->text);
-    r->tokens = malloc((size_t)(n ? n : 1) * sizeof *r->tokens);
-    if (!r->tokens) return am_set_error(AM_ENOMEM, "out of memory");
-    memcpy(r->tokens, w->tokens, (size_t)n * sizeof *r->tokens);
+    r->text = NULL;
+    if (!(r->tokens = malloc((size_t)(n ? n : 1) * sizeof *r->tokens))) return am_set_error(AM_ENOMEM, "out of memory");
+    memcpy(r->tokens, tokens, (size_t)n * sizeof *r->tokens);
     r->n_tokens = n;
     char *text = NULL;
     size_t len = 0;
-    int rc = am_tokenizer_decode_alloc(dc->tok, r->tokens, (size_t)n, AM_DECODE_NO_TIMESTAMPS, &text, &len);
+    const int rc = am_tokenizer_decode_alloc(w->dc->tok, r->tokens, (size_t)n, AM_DECODE_NO_TIMESTAMPS, &text, &len);
     if (rc) return rc;
     const char *s = text;
     len = am_decode_strip(&s, len);
     memmove(text, s, len);
     text[len] = 0;
     r->text = text;
-    r->sum_logprob = w->sum_logprob;
-    r->avg_logprob = w->sum_logprob / (n + 1);
+    r->sum_logprob = sum;
+    r->avg_logprob = sum / (n + 1);
     r->no_speech_prob = w->no_speech_prob;
     r->compression_ratio = am_decode_compression_ratio(text, len);
     r->temperature = w->temperature;
     r->n_attempts = w->attempt + 1;
     r->n_steps = w->n_steps;
-    // decode_with_fallback
+    return 0;
+}
+
+// The attempt's candidates are final: pick one (BeamSearchDecoder.finalize +
+// the ranker for beams, the ranker over best_of candidates, else the only
+// one) into the result.
+static int choose(am_wdec *w) {
+    const int eot = w->dc->sp.eot;
+    if (w->beam) {
+        // not enough finished: add the live beams by their sum, best first
+        // (np.argsort(...)[::-1]: ties by the later beam first)
+        while (w->n_fin < w->p.beam_size && w->n_cur > 0) {
+            int best = -1;
+            for (int i = w->n_cur - 1; i >= 0; i--)
+                if (!w->cur[i].done && (best < 0 || w->cur[i].sum > w->cur[best].sum)) best = i;
+            if (best < 0) break;
+            cand *c = &w->cur[best];
+            c->done = 1;
+            finished *f = &w->fin[w->n_fin];
+            if (!(f->tokens = malloc((size_t)(c->n ? c->n : 1) * sizeof(int32_t)))) return am_set_error(AM_ENOMEM, "out of memory");
+            memcpy(f->tokens, c->tokens, (size_t)c->n * sizeof(int32_t));
+            f->n = c->n;
+            f->sum = c->sum;
+            w->n_fin++;
+        }
+        int pick = 0;
+        for (int i = 1; i < w->n_fin; i++)
+            if (rank_score(&w->p, w->fin[i].sum, w->fin[i].n) > rank_score(&w->p, w->fin[pick].sum, w->fin[pick].n))
+                pick = i;
+        if (w->n_fin == 0) return set_result(w, NULL, 0, 0.0);
+        return set_result(w, w->fin[pick].tokens, w->fin[pick].n, w->fin[pick].sum);
+    }
+    int pick = -1;
+    double best = 0;
+    for (int i = 0; i < w->n_cur; i++) {
+        const cand *c = &w->cur[i];
+        int n = 0;
+        while (n < c->n && c->tokens[n] != eot) n++;
+        const double s = rank_score(&w->p, c->sum, n);
+        if (pick < 0 || s > best) {
+            pick = i;
+            best = s;
+        }
+    }
+    const cand *c = &w->cur[pick];
+    int n = 0;
+    while (n < c->n && c->tokens[n] != eot) n++;
+    return set_result(w, c->tokens, n, c->sum);
+}
+
+// Finish the current attempt: choose the result, then either accept it or
+// start the next temperature (decode_with_fallback). Returns 1 when done, 0
+// when retrying.
+static int finish_attempt(am_wdec *w) {
+    int rc = choose(w);
+    if (rc) return rc;
+    const am_wdec_result *r = &w->res;
     const am_decode_params *p = &w->p;
     int needs_fallback = 0;
     if (!isnan(p->compression_ratio_threshold) && r->compression_ratio > p->compression_ratio_threshold)
@@ -393,16 +555,222 @@ static int finish_attempt(am_wdec *w) {
     return 1;
 }
 
+// ---------------------------------------------------------------- forking
+// Length of the common prefix of two token lists.
+static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
+    int k = 0;
+    while (k < na && k < nb && a[k] == b[k]) k++;
+    return k;
+}
+
+// After an update, w->nxt[0..n) descend from w->cur[src[k]]. Give each one a
+// sequence whose cache holds its source's tokens: the first child of a source
+// takes the source's sequence; every further child gets a sequence that no
+// child kept, copied only from where its old tokens part from the source's.
+static int fork_sequences(am_wdec *w, const int *src, int n) {
+    int taken[AM_MAX_GROUP] = {0}, owner[AM_MAX_GROUP]; // owner: cur index whose tokens seq i holds, or -1
+    for (int i = 0; i < AM_MAX_GROUP; i++) owner[i] = -1;
+    for (int i = 0; i < w->n_cur; i++) owner[w->cur[i].seq] = i;
+    int need[AM_MAX_GROUP], n_need = 0;
+    for (int k = 0; k < n; k++) {
+        const int s = w->cur[src[k]].seq;
+        if (!taken[s]) {
+            taken[s] = 1;
+            w->nxt[k].seq = s;
+        } else {
+            need[n_need++] = k;
+        }
+    }
+    const int pos_base = w->n_initial;
+    for (int q = 0; q < n_need; q++) {
+        const int k = need[q];
+        const cand *from = &w->cur[src[k]];
+        int f = -1, best_lcp = -1;
+        for (int i = 0; i < w->n_seqs; i++) { // the free sequence sharing the longest prefix with the source
+            if (taken[i]) continue;
+            int lcp = 0;
+            if (w->has_prefix[i])
+                lcp = pos_base + (owner[i] >= 0 ? common_prefix(w->cur[owner[i]].tokens, w->cur[owner[i]].n,
+                                                                from->tokens, from->n)
+                                                : 0);
+            if (lcp > best_lcp) {
+                best_lcp = lcp;
+                f = i;
+            }
+        }
+        if (f < 0) return am_set_error(AM_EINTERNAL, "no free sequence for a forked candidate");
+        const int rc = am_seq_copy(w->seqs[f], w->seqs[from->seq], best_lcp);
+        if (rc) return rc;
+        taken[f] = 1;
+        w->has_prefix[f] = 1;
+        w->nxt[k].seq = f;
+    }
+    return 0;
+}
+
+// cur <- nxt[0..n) (token buffers are swapped, not copied).
+static void swap_generation(am_wdec *w, int n) {
+    for (int k = 0; k < n; k++) {
+        cand t = w->cur[k];
+        w->cur[k] = w->nxt[k];
+        w->nxt[k] = t;
+    }
+    for (int k = n; k < AM_MAX_GROUP; k++) w->cur[k].n = 0;
+    w->n_cur = n;
+}
+
+// ---------------------------------------------------------------- sampling
+static int attempt_over(const am_wdec *w, int longest) {
+    return w->n_updates >= w->sample_len || w->n_initial + longest > w->dc->m->hp.n_text_ctx;
+}
+
+// Greedy / sampled candidates: each live row picks its next token. The first
+// update starts n_group candidates from the one prefill row.
+static int update_sampled(am_wdec *w, float *logits) {
+    const int V = w->dc->m->hp.n_vocab, eot = w->dc->sp.eot;
+    if (w->n_cur == 0) { // first token: every candidate samples from the prefill's row
+        apply_filters(w, logits, NULL, 0);
+        const double lse = logsumexp(logits, 0, V);
+        int src[AM_MAX_GROUP] = {0};
+        for (int k = 0; k < w->n_group; k++) {
+            const int tok = w->temperature > 0 ? sample_temperature(w, logits, V, w->temperature) : argmax(logits, V);
+            cand *c = &w->nxt[k];
+            c->tokens[0] = tok;
+            c->n = 1;
+            c->sum = (double)logits[tok] - lse;
+            c->done = tok == eot;
+        }
+        w->n_cur = 1;
+        w->cur[0].seq = 0;
+        w->cur[0].n = 0;
+        w->has_prefix[0] = 1;
+        const int rc = fork_sequences(w, src, w->n_group);
+        if (rc) return rc;
+        swap_generation(w, w->n_group);
+    } else {
+        for (int r = 0; r < w->n_rows; r++) {
+            cand *c = &w->cur[w->rows[r]];
+            float *row = logits + (size_t)r * V;
+            apply_filters(w, row, c->tokens, c->n);
+            const int tok = w->temperature > 0 ? sample_temperature(w, row, V, w->temperature) : argmax(row, V);
+            c->sum += (double)row[tok] - logsumexp(row, 0, V);
+            c->tokens[c->n++] = tok;
+            c->done = tok == eot;
+        }
+    }
+    w->n_updates++;
+    int all_done = 1, longest = 0;
+    for (int i = 0; i < w->n_cur; i++) {
+        all_done &= w->cur[i].done;
+        longest = AM_MAX(longest, w->cur[i].n);
+    }
+    return all_done || attempt_over(w, longest);
+}
+
+// The k largest entries of x (descending; equal values by lower index), k <= AM_MAX_GROUP + 1.
+static void top_k(const float *x, int n, int k, int *idx) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (m == k && !(x[i] > x[idx[m - 1]])) continue;
+        int j = m < k ? m++ : k - 1;
+        while (j > 0 && x[i] > x[idx[j - 1]]) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+}
+
+// Stable descending order of beam continuations by score.
+static void sort_exts(ext *e, int n) {
+    for (int i = 1; i < n; i++) {
+        const ext t = e[i];
+        int j = i;
+        while (j > 0 && e[j - 1].score < t.score) {
+            e[j] = e[j - 1];
+            j--;
+        }
+        e[j] = t;
+    }
+}
+
+// BeamSearchDecoder.update for this window's beams (the first update expands
+// the one prefill row). Returns 1 when the attempt is complete.
+static int update_beams(am_wdec *w, float *logits) {
+    const int V = w->dc->m->hp.n_vocab, eot = w->dc->sp.eot, B = w->p.beam_size;
+    const int first = w->n_cur == 0;
+    int n_src = first ? 1 : w->n_rows;
+    if (first) {
+        w->cur[0].seq = 0;
+        w->cur[0].n = 0;
+        w->cur[0].sum = 0;
+        w->cur[0].done = 0;
+        w->has_prefix[0] = 1;
+        w->n_cur = 1;
+        w->rows[0] = 0;
+    }
+    int n_ext = 0;
+    for (int r = 0; r < n_src; r++) { // candidates of every beam: its best beam_size + 1 tokens
+        const int b = w->rows[r];
+        const cand *c = &w->cur[b];
+        float *row = logits + (size_t)r * V;
+        apply_filters(w, row, c->tokens, c->n);
+        const double lse = logsumexp(row, 0, V);
+        int idx[AM_MAX_GROUP + 1];
+        top_k(row, V, B + 1, idx);
+        for (int j = 0; j < B + 1; j++) {
+            const float lp = (float)((double)row[idx[j]] - lse); // log_softmax in float32
+            w->exts[n_ext++] = (ext){(float)c->sum + lp, b, idx[j]};
+        }
+    }
+    sort_exts(w->exts, n_ext);
+    int src[AM_MAX_GROUP] = {0}, saved = 0, n_new_fin = 0;
+    finished newly[AM_MAX_GROUP + 1];
+    for (int i = 0; i < n_ext && saved < B; i++) {
+        const ext *e = &w->exts[i];
+        const cand *c = &w->cur[e->source];
+        if (e->token == eot) {
+            if (n_new_fin <= AM_MAX_GROUP) newly[n_new_fin++] = (finished){c->tokens, c->n, e->score};
+            continue;
+        }
+        cand *nx = &w->nxt[saved];
+        memcpy(nx->tokens, c->tokens, (size_t)c->n * sizeof(int32_t));
+        nx->tokens[c->n] = e->token;
+        nx->n = c->n + 1;
+        nx->sum = e->score;
+        nx->done = 0;
+        src[saved++] = e->source;
+    }
+    // newly finished, best first, while the candidate list has room
+    for (int i = 0; i < n_new_fin && w->n_fin < w->max_candidates; i++) {
+        finished *f = &w->fin[w->n_fin];
+        if (!(f->tokens = malloc((size_t)(newly[i].n ? newly[i].n : 1) * sizeof(int32_t))))
+            return am_set_error(AM_ENOMEM, "out of memory");
+        memcpy(f->tokens, newly[i].tokens, (size_t)newly[i].n * sizeof(int32_t));
+        f->n = newly[i].n;
+        f->sum = newly[i].sum;
+        w->n_fin++;
+    }
+    int rc = fork_sequences(w, src, saved);
+    if (rc) return rc;
+    swap_generation(w, saved);
+    w->n_updates++;
+    const int longest = saved ? w->cur[0].n : 0;
+    return w->n_fin >= w->max_candidates || saved == 0 || attempt_over(w, longest);
+}
+
+// One sampling update of the attempt; finishes it when complete.
 static int sample(am_wdec *w, float *logits) {
-    const am_decoding *dc = w->dc;
-    const int V = dc->m->hp.n_vocab;
-    apply_filters(w, logits);
-    const int tok = w->temperature > 0 ? sample_temperature(w, logits, V, w->temperature) : argmax(logits, V);
-    const double lp = (double)logits[tok] - logsumexp(logits, 0, V);
-    w->sum_logprob += lp;
-    w->tokens[w->n_sampled++] = tok;
-    if (tok == dc->sp.eot || w->n_sampled >= w->sample_len || w->n_initial + w->n_sampled > dc->m->hp.n_text_ctx)
-        return finish_attempt(w);
+    if (w->beam && w->cap_fin < w->max_candidates + w->p.beam_size) {
+        const int cap = w->max_candidates + w->p.beam_size;
+        finished *f = realloc(w->fin, (size_t)cap * sizeof *f);
+        if (!f) return am_set_error(AM_ENOMEM, "out of memory");
+        w->fin = f;
+        w->cap_fin = cap;
+    }
+    const int rc = w->beam ? update_beams(w, logits) : update_sampled(w, logits);
+    if (rc < 0) return rc;
+    if (rc) return finish_attempt(w);
     w->phase = PH_GEN;
     return 0;
 }

@@ -1,17 +1,24 @@
 // am_decode.h — decoding one 30 s window as openai-whisper's DecodingTask does,
 // as a resumable state machine driven one batched decoder step at a time.
 //
-// A window decode (am_wdec) asks for the tokens to feed next
-// (am_wdec_input), the caller runs them through am_decoder_step together with
-// other windows' sequences, then hands back the logits row (am_wdec_feed).
+// A window decode (am_wdec) asks for the rows to feed next (am_wdec_inputs:
+// one per live beam or candidate), the caller runs them through
+// am_decoder_step together with other windows' rows, then hands back their
+// logits (am_wdec_feed). Beams and candidates are sequences of the same
+// window sharing its cross K/V; after each beam update a beam's KV cache is
+// forked by handing the source's sequence to its first child and copying, for
+// further children, only the positions where their old tokens part from the
+// source's (am_seq_copy).
 // Inside: optional language detection (one [sot] step), the prompt prefill,
-// greedy or seeded temperature sampling with the reference logit filters
+// greedy decoding, beam search (BeamSearchDecoder: beam_size beams, patience,
+// finished-candidate bookkeeping, length-penalty ranking) or seeded
+// temperature sampling of best_of candidates, with the reference logit filters
 // (SuppressBlank, SuppressTokens "-1", ApplyTimestampRules), no_speech_prob at
 // the sot position, sum/avg logprob, gzip compression ratio, and the
 // temperature fallback loop (a retry reuses the window's cross K/V).
 //
 // Ownership: am_decoding (per model + tokenizer) is immutable and shared by
-// all threads. An am_wdec borrows the am_decoding, the am_seq and am_xkv given
+// all threads. An am_wdec borrows the am_decoding, the am_seqs and am_xkv given
 // to am_wdec_start, and copies the prompt. Thread-safety: one am_wdec is
 // driven by one thread at a time.
 #ifndef AM_DECODE_H
@@ -37,7 +44,17 @@ typedef struct {
     double max_initial_timestamp; // seconds (1.0); < 0 disables
     int sample_len;               // max tokens sampled; 0 = n_text_ctx / 2 (224)
     uint64_t seed;                // sampling seed (each window mixes in its own index). Default 0.
+    int beam_size;                // beams at temperature 0 (the reference's BeamSearchDecoder), 1..AM_MAX_GROUP;
+                                  // 0 = greedy. Default 0. Attempts at temperature > 0 sample instead.
+    int best_of;                  // candidates sampled at temperature > 0 (the best by ranking is kept),
+                                  // 1..AM_MAX_GROUP; 0 = 1. Default 0. Unused at temperature 0.
+    double patience;              // beam search: finished candidates collected = round(beam_size * patience)
+                                  // (> 0). Default 1.0.
+    double length_penalty;        // ranking of candidates: NAN = sum logprob / length (default); else
+                                  // sum logprob / ((5 + length) / 6)^length_penalty, 0..1
 } am_decode_params;
+
+#define AM_MAX_GROUP 16 // most beams / best-of candidates of one window
 
 am_decode_params am_decode_default_params(void);
 
@@ -85,22 +102,27 @@ typedef struct {
 am_wdec *am_wdec_create(const am_decoding *dc);
 void am_wdec_free(am_wdec *w);
 
-// Begin decoding a window whose cross K/V is in xkv, using seq as the
-// sequence (reset here and on every retry). Returns 0 or AM_EINVAL (unknown
-// language, translate on an English-only model).
-int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *win, am_seq *seq,
+// Sequences a window decode with these parameters needs: max(1, beam_size, best_of).
+int am_decode_group_size(const am_decode_params *p);
+// Check beam_size, best_of, patience and length_penalty; 0 or AM_EINVAL with a message.
+int am_decode_check_params(const am_decode_params *p);
+
+// Begin decoding a window whose cross K/V is in xkv, using seqs[0..n_seqs)
+// (n_seqs >= am_decode_group_size(p); reset here and on every retry; beams
+// and best-of candidates each run in one of them). Returns 0 or AM_EINVAL
+// (unknown language, translate on an English-only model, bad parameters).
+int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *win, am_seq *const *seqs, int n_seqs,
                   const am_xkv *xkv);
 
-// Tokens to feed to w's sequence in the next decoder step. Returns how many
-// (>= 1) and points *tokens at them; 0 when the decode is finished.
-int am_wdec_input(am_wdec *w, const int32_t **tokens);
+// The rows to feed in the next decoder step: seqs[r] consumes tokens[r][0..n_tokens[r]).
+// The arrays need room for AM_MAX_GROUP rows. Returns the number of rows
+// (one per live candidate; one while detecting or prefilling), 0 when finished.
+int am_wdec_inputs(am_wdec *w, am_seq **seqs, const int32_t **tokens, int *n_tokens);
 
-// The sequence the tokens are for (the one given to am_wdec_start).
-am_seq *am_wdec_seq(const am_wdec *w);
-
-// Hand back the logits (n_vocab,) of the step's last fed token; they are
-// modified in place. Returns 1 when the window's decode is finished (result
-// ready), 0 when it wants another step, or a negative error.
+// Hand back the logits (rows, n_vocab) of the step, one row per row of the
+// last am_wdec_inputs (the row after its last fed token); they are modified in
+// place. Returns 1 when the window's decode is finished (result ready), 0 when
+// it wants another step, or a negative error.
 int am_wdec_feed(am_wdec *w, float *logits);
 
 // The result once finished (NULL before).

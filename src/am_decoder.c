@@ -38,6 +38,7 @@ struct am_decoder {
     float *scores;       // (threads, scores_per_thread)  attention scratch per thread
     size_t scores_per_thread;
     int *row0;           // (max_rows + 1,) first row of each sequence in a pass
+    int *xg;             // (max_rows + 1,) first sequence of each cross-attention group in a pass
 };
 
 // ---------------------------------------------------------------- K/V storage
@@ -165,6 +166,30 @@ int am_seq_truncate(am_seq *s, int pos) {
     return 0;
 }
 
+int am_seq_copy(am_seq *dst, const am_seq *src, int from) {
+    if (!dst || !src || dst == src || from < 0) return am_set_error(AM_EINVAL, "invalid sequence copy arguments");
+    const kv_store *a = &dst->kv, *b = &src->kv;
+    if (a->n_layer != b->n_layer || a->n_head != b->n_head || a->hd != b->hd || a->type != b->type)
+        return am_set_error(AM_EINVAL, "sequence copy between different models or K/V types");
+    if (src->pos > dst->n_ctx) return am_set_error(AM_ERANGE, "sequence copy of %d positions into %d", src->pos, dst->n_ctx);
+    if (from > src->pos) from = src->pos;
+    const size_t es = elem_size(b->type), hd = (size_t)b->hd;
+    const size_t t0 = (size_t)from / AM_ATTN_TILE, t1 = ((size_t)src->pos + AM_ATTN_TILE - 1) / AM_ATTN_TILE;
+    for (int l = 0; l < b->n_layer; l++)
+        for (int h = 0; h < b->n_head; h++) {
+            const am_kv_head d = kv_head(a, l, h), s = kv_head(b, l, h);
+            // keys: the tiles that hold positions [from, pos) (lanes before `from` are the same tokens)
+            memcpy((uint8_t *)d.k + t0 * hd * AM_ATTN_TILE * es, (const uint8_t *)s.k + t0 * hd * AM_ATTN_TILE * es,
+                   (t1 - t0) * hd * AM_ATTN_TILE * es);
+            // values: rows [from, pos)
+            memcpy((uint8_t *)d.v + (size_t)from * hd * es, (const uint8_t *)s.v + (size_t)from * hd * es,
+                   (size_t)(src->pos - from) * hd * es);
+        }
+    dst->xkv = src->xkv;
+    dst->pos = src->pos;
+    return 0;
+}
+
 size_t am_seq_bytes(const am_seq *s) {
     return (size_t)s->kv.n_layer * s->kv.n_head * 2 * s->kv.head_elems * elem_size(s->kv.type);
 }
@@ -193,7 +218,7 @@ am_decoder *am_decoder_create(const am_model *m, const am_decoder_params *p) {
     const size_t sizes[] = {R * d, R * d, R * d, R * 3 * d, R * 4 * d, T * 2 * d, threads * dec->scores_per_thread};
     for (size_t i = 0; i < AM_ARRAY_LEN(slots); i++)
         if (!(*slots[i] = am_alloc(sizes[i] * sizeof(float)))) goto oom;
-    if (!(dec->row0 = am_alloc((R + 1) * sizeof(int)))) goto oom;
+    if (!(dec->row0 = am_alloc((R + 1) * sizeof(int))) || !(dec->xg = am_alloc((R + 1) * sizeof(int)))) goto oom;
     if (!(dec->ws = am_gemm_ws_create((int)(4 * d), 4 * d * d))) goto fail;
     return dec;
 oom:
@@ -208,6 +233,7 @@ void am_decoder_free(am_decoder *dec) {
     float *bufs[] = {dec->x, dec->h, dec->q, dec->qkv, dec->mlp, dec->xkv_rows, dec->scores};
     for (size_t i = 0; i < AM_ARRAY_LEN(bufs); i++) am_free(bufs[i]);
     am_free(dec->row0);
+    am_free(dec->xg);
     am_gemm_ws_free(dec->ws);
     free(dec);
 }
@@ -232,13 +258,25 @@ size_t am_decoder_weight_bytes(const am_model *m) {
 }
 
 // ---------------------------------------------------------------- forward
-// Attention of one (sequence, head) pair of a pass, run on the thread pool.
+// Self-attention of one (sequence, head) pair of a pass, run on the thread pool.
 typedef struct {
     am_decoder *dec;
     am_seq *const *seqs;
     const int *n_tokens;
-    int layer, cross;
+    const am_xattn_capture *const *capture; // per sequence or NULL
+    int layer;
 } attn_ctx;
+
+// Keep the raw cross-attention scores of (layer, head) when sequence i asked for them.
+static void capture_scores(const attn_ctx *a, int i, int h, const am_kv_head *xh, const float *q, float scale,
+                           float *scratch) {
+    const am_xattn_capture *c = a->capture ? a->capture[i] : NULL;
+    if (!c) return;
+    const int d = a->dec->m->hp.n_text_state, T = a->dec->m->hp.n_audio_ctx, nq = a->n_tokens[i];
+    for (int k = 0; k < c->n_heads; k++)
+        if (c->heads[2 * k] == a->layer && c->heads[2 * k + 1] == h)
+            am_attn_scores(c->qk + (size_t)k * nq * T, T, q, d, nq, xh, T, scale, scratch); // (nq, T)
+}
 
 static void attention_task(void *ctx, int p) {
     const attn_ctx *a = ctx;
@@ -250,11 +288,6 @@ static void attention_task(void *ctx, int p) {
     float *scratch = dec->scores + (size_t)am_nn_thread_index() * dec->scores_per_thread;
     float *out = dec->h + r0 * d + h * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-    if (a->cross) { // (nq, hd) = attend(q, the window's cross K/V), no mask
-        const am_kv_head xh = kv_head(&s->xkv->kv, l, h);
-        am_attn(out, d, dec->q + r0 * d + h * hd, d, nq, &xh, dec->m->hp.n_audio_ctx, -1, scale, scratch);
-        return;
-    }
     // append the new keys/values to the cache, then (nq, hd) = attend(q, cache [0, pos + nq)), causal
     const float *rows = dec->qkv + r0 * 3 * d + h * hd;
     const am_kv_head sh = kv_head(&s->kv, l, h);
@@ -262,10 +295,29 @@ static void attention_task(void *ctx, int p) {
     am_attn(out, d, rows, 3 * d, nq, &sh, s->pos + nq, s->pos, scale, scratch);
 }
 
+// Cross-attention of one (group, head) pair: a group is a run of consecutive
+// sequences bound to the same window's cross K/V (the beams or candidates of
+// one window), whose rows are contiguous: their queries are scored together,
+// so the window's keys and values stream once for all of them.
+static void cross_task(void *ctx, int p) {
+    const attn_ctx *a = ctx;
+    am_decoder *dec = a->dec;
+    const int d = dec->m->hp.n_text_state, H = dec->m->hp.n_text_head, hd = d / H;
+    const int g = p / H, h = p % H, i0 = dec->xg[g], i1 = dec->xg[g + 1];
+    const size_t r0 = (size_t)dec->row0[i0];
+    const int nq = dec->row0[i1] - dec->row0[i0];
+    float *scratch = dec->scores + (size_t)am_nn_thread_index() * dec->scores_per_thread;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const am_kv_head xh = kv_head(&a->seqs[i0]->xkv->kv, a->layer, h);
+    const float *q = dec->q + r0 * d + h * hd;
+    if (i1 == i0 + 1) capture_scores(a, i0, h, &xh, q, scale, scratch);
+    am_attn(dec->h + r0 * d + h * hd, d, q, d, nq, &xh, dec->m->hp.n_audio_ctx, -1, scale, scratch); // (nq, hd)
+}
+
 // One pass over a group of sequences whose rows fit in max_rows.
 // x rows are laid out sequence after sequence; seq i owns rows [r0_i, r0_i + n_i).
 static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,
-                          int n, int logits_mode, float *logits) {
+                          int n, const int *all_logits, const am_xattn_capture *const *capture, float *logits) {
     const am_model *m = dec->m;
     const int d = m->hp.n_text_state, H = m->hp.n_text_head;
     int R = 0;
@@ -278,13 +330,22 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
             am_nn_add(xr, m->dec_pos + (size_t)(seqs[i]->pos + j) * d, (size_t)d);
         }
     }
+    dec->row0[n] = R;
+    // cross-attention groups: consecutive sequences on the same cross K/V (a
+    // sequence whose scores are captured stays alone)
+    int n_xg = 0;
+    for (int i = 0; i < n; i++) {
+        const int cap = capture && capture[i];
+        if (i == 0 || cap || seqs[i]->xkv != seqs[i - 1]->xkv || (capture && capture[i - 1])) dec->xg[n_xg++] = i;
+    }
+    dec->xg[n_xg] = n;
     for (int l = 0; l < m->hp.n_text_layer; l++) {
         const am_block *blk = &m->dec_blocks[l];
         // -- self-attention (causal, KV cache)
         const am_attn_weights *a = &blk->attn;
         am_nn_layernorm(dec->h, dec->x, a->ln_w, a->ln_b, R, d);
         am_gemm(dec->qkv, dec->h, &a->qkv, a->qkv_b, R, 0, dec->ws); // qkv (R,3d)
-        attn_ctx self = {dec, seqs, n_tokens, l, 0};
+        attn_ctx self = {dec, seqs, n_tokens, NULL, l};
         am_nn_parallel(n * H, attention_task, &self); // h rows = attend(q rows, cache K/V [0, pos_i + n_i))
         am_gemm(dec->x, dec->h, &a->o, a->o_b, R, AM_GEMM_ACC, dec->ws); // x += h @ Wo^T + bo
         // -- cross-attention over the window's encoder output
@@ -292,8 +353,8 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
         const am_wmat cq = am_wmat_rows(&c->qkv, 0, d);
         am_nn_layernorm(dec->h, dec->x, c->ln_w, c->ln_b, R, d);
         am_gemm(dec->q, dec->h, &cq, c->qkv_b, R, 0, dec->ws); // q (R,d)
-        attn_ctx cross = {dec, seqs, n_tokens, l, 1};
-        am_nn_parallel(n * H, attention_task, &cross); // h rows = attend(q rows, cross K/V (T, hd))
+        attn_ctx cross = {dec, seqs, n_tokens, capture, l};
+        am_nn_parallel(n_xg * H, cross_task, &cross); // h rows = attend(q rows, cross K/V (T, hd))
         am_gemm(dec->x, dec->h, &c->o, c->o_b, R, AM_GEMM_ACC, dec->ws); // x += h @ Wo^T + bo
         // -- MLP
         am_nn_layernorm(dec->h, dec->x, blk->mlp_ln_w, blk->mlp_ln_b, R, d);
@@ -302,11 +363,12 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
     }
     for (int i = 0; i < n; i++) seqs[i]->pos += n_tokens[i];
     // logits = ln(x) @ token_embedding^T
-    int L = R;
-    if (logits_mode == AM_LOGITS_LAST) {
-        L = 0;
-        for (int i = 0, r0 = 0; i < n; r0 += n_tokens[i], i++, L++)
-            memmove(dec->x + (size_t)L * d, dec->x + (size_t)(r0 + n_tokens[i] - 1) * d, (size_t)d * sizeof(float));
+    // keep every row of the sequences that want them, the last of the others
+    int L = 0;
+    for (int i = 0, r0 = 0; i < n; r0 += n_tokens[i], i++) {
+        const int keep = all_logits && all_logits[i] ? n_tokens[i] : 1;
+        for (int j = n_tokens[i] - keep; j < n_tokens[i]; j++, L++)
+            if (L != r0 + j) memmove(dec->x + (size_t)L * d, dec->x + (size_t)(r0 + j) * d, (size_t)d * sizeof(float));
     }
     am_nn_layernorm(dec->h, dec->x, m->dec_ln_w, m->dec_ln_b, L, d);
     am_gemm(logits, dec->h, &m->dec_tok_emb, NULL, L, 0, dec->ws); // (L, n_vocab)
@@ -338,21 +400,43 @@ static int validate(const am_decoder *dec, am_seq *const *seqs, const int32_t *c
     return 0;
 }
 
-int am_decoder_step(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens, int n,
-                    int logits_mode, float *logits) {
+int am_decoder_step_opts(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,
+                         int n, const am_step_options *opts, float *logits) {
     if (!dec || (n > 0 && (!seqs || !tokens || !n_tokens || !logits)) || n < 0)
         return am_set_error(AM_EINVAL, "invalid decoder step arguments");
     int rc = validate(dec, seqs, tokens, n_tokens, n);
     if (rc) return rc;
+    const int *all = opts ? opts->all_logits : NULL;
+    const am_xattn_capture *const *cap = opts ? opts->capture : NULL;
+    const int H = dec->m->hp.n_text_head, Ld = dec->m->hp.n_text_layer;
+    for (int i = 0; cap && i < n; i++)
+        for (int k = 0; cap[i] && k < cap[i]->n_heads; k++)
+            if (cap[i]->heads[2 * k] < 0 || cap[i]->heads[2 * k] >= Ld || cap[i]->heads[2 * k + 1] < 0 ||
+                cap[i]->heads[2 * k + 1] >= H || !cap[i]->qk)
+                return am_set_error(AM_EINVAL, "sequence %d: cross-attention head (%d, %d) outside %d x %d", i,
+                                    cap[i]->heads[2 * k], cap[i]->heads[2 * k + 1], Ld, H);
     const size_t V = (size_t)dec->m->hp.n_vocab;
     // split into groups of sequences whose rows fit in the scratch
     for (int i0 = 0; i0 < n;) {
         int rows = 0, i1 = i0, out_rows = 0;
         while (i1 < n && rows + n_tokens[i1] <= dec->max_rows) rows += n_tokens[i1++];
-        forward_group(dec, seqs + i0, tokens + i0, n_tokens + i0, i1 - i0, logits_mode, logits);
-        out_rows = logits_mode == AM_LOGITS_ALL ? rows : i1 - i0;
+        forward_group(dec, seqs + i0, tokens + i0, n_tokens + i0, i1 - i0, all ? all + i0 : NULL,
+                      cap ? cap + i0 : NULL, logits);
+        for (int i = i0; i < i1; i++) out_rows += all && all[i] ? n_tokens[i] : 1;
         logits += (size_t)out_rows * V;
         i0 = i1;
     }
     return 0;
+}
+
+int am_decoder_step(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens, int n,
+                    int logits_mode, float *logits) {
+    if (logits_mode != AM_LOGITS_ALL) return am_decoder_step_opts(dec, seqs, tokens, n_tokens, n, NULL, logits);
+    int *all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
+    if (!all) return am_set_error(AM_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) all[i] = 1;
+    const am_step_options o = {all, NULL};
+    const int rc = am_decoder_step_opts(dec, seqs, tokens, n_tokens, n, &o, logits);
+    free(all);
+    return rc;
 }

@@ -65,6 +65,13 @@ void am_seq_reset(am_seq *s, const am_xkv *xkv);
 int am_seq_pos(const am_seq *s);
 // Drop the cache back to `pos` tokens (0 <= pos <= current position).
 int am_seq_truncate(am_seq *s, int pos);
+// Make dst a copy of src (same model, K/V type and a capacity >= src's
+// position): bound to src's cross K/V, at src's position, with cache positions
+// [from, src pos) copied. Positions [0, from) are kept as dst has them: the
+// caller asserts they hold the same tokens (e.g. the shared prefix of two
+// beams), so a fork copies only where two sequences differ. Returns 0 or
+// AM_EINVAL / AM_ERANGE.
+int am_seq_copy(am_seq *dst, const am_seq *src, int from);
 // Bytes of state this sequence holds (self-attention KV cache).
 size_t am_seq_bytes(const am_seq *s);
 // Bytes of a sequence's KV cache for n_ctx tokens (0 = n_text_ctx) of kv_type.
@@ -81,6 +88,26 @@ enum { AM_LOGITS_LAST = 0, AM_LOGITS_ALL = 1 };
 // bound am_xkv, appears twice, or a token id is out of range.
 int am_decoder_step(am_decoder *d, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens, int n,
                     int logits_mode, float *logits);
+
+// Per-sequence options of a step (am_decoder_step_opts).
+typedef struct {
+    int n_heads;
+    const int *heads; // (n_heads, 2): (layer, head) pairs of the cross-attention to keep
+    float *qk;        // out (n_heads, n_tokens, n_audio_ctx): scale * q.k before softmax, per head and new token
+} am_xattn_capture;
+
+typedef struct {
+    const int *all_logits;                  // (n,) 1: one logits row per new token of sequence i, 0: the
+                                            // last only; NULL = last only for every sequence
+    const am_xattn_capture *const *capture; // (n,) cross-attention scores to keep per sequence (entries may
+                                            // be NULL); NULL = none
+} am_step_options;
+
+// am_decoder_step with per-sequence logits rows and cross-attention capture:
+// logits rows come sequence after sequence, n_tokens[i] rows for a sequence
+// with all_logits[i], else one.
+int am_decoder_step_opts(am_decoder *d, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens, int n,
+                         const am_step_options *opts, float *logits);
 
 // FLOPs of one decoder step for one token at context length `pos` (benchmarks).
 double am_decoder_flops_per_token(const am_model *m, int pos);

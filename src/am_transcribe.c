@@ -46,16 +46,40 @@ struct am_job {
     int window_index;
     int32_t *all_tokens;
     int n_all, cap_all, n_initial_prompt, prompt_reset_since;
+    // the window's segments before they are committed (word timestamps run in between)
+    am_segment *pend;
+    int n_pend, cap_pend;
+    int single_ts_ending;       // the window's tokens end on a single timestamp
+    double last_speech_timestamp; // transcribe()'s, for word timestamps
+    int32_t *align_tokens;      // (n_align,) the alignment pass: sot sequence, notimestamps, text, eot
+    int n_align, n_align_sot;
     am_transcript tr;
     int cap_segments;
     int err;
     char err_msg[256];
     void *user;
+    int window_prev_seek;       // seek before the window being finished
+    double window_temperature;  // its accepted temperature
     int priority;
     double deadline;         // 0 = none
     double ready_at;         // when the current window started waiting for the encoder
     double first_encode_at;  // when the first window was encoded
 };
+
+static void segment_free(am_segment *s) {
+    free(s->text);
+    free(s->tokens);
+    am_words_free(s->words, s->n_words);
+    memset(s, 0, sizeof *s);
+}
+
+static void drop_pending(am_job *j) {
+    for (int i = 0; i < j->n_pend; i++) segment_free(&j->pend[i]);
+    j->n_pend = 0;
+    free(j->align_tokens);
+    j->align_tokens = NULL;
+    j->n_align = 0;
+}
 
 static int push_tokens(am_job *j, const int32_t *t, int n) {
     if (j->n_all + n > j->cap_all) {
@@ -80,6 +104,7 @@ am_job *am_job_create(const am_decoding *dc, am_mel_result *mel, const am_transc
         am_set_error(AM_EINVAL, "invalid job arguments");
         return NULL;
     }
+    if (am_decode_check_params(&p->decode)) return NULL;
     if (!(j = calloc(1, sizeof *j))) goto oom;
     j->dc = dc;
     j->p = *p;
@@ -143,10 +168,9 @@ void am_job_free(am_job *j) {
     if (!j) return;
     am_mel_free_result(&j->mel);
     free(j->all_tokens);
-    for (int i = 0; i < j->tr.n_segments; i++) {
-        free(j->tr.segments[i].text);
-        free(j->tr.segments[i].tokens);
-    }
+    drop_pending(j);
+    free(j->pend);
+    for (int i = 0; i < j->tr.n_segments; i++) segment_free(&j->tr.segments[i]);
     free(j->tr.segments);
     free(j->tr.text);
     free(j);
@@ -188,7 +212,7 @@ static void job_window_mel(am_job *j, float *dst) {
     am_mel_window_n(dst, &j->mel, j->seek, j->segment_size);
 }
 
-static int job_begin_window(am_job *j, am_wdec *w, am_seq *seq, const am_xkv *xkv) {
+static int job_begin_window(am_job *j, am_wdec *w, am_seq *const *seqs, int n_seqs, const am_xkv *xkv) {
     am_wdec_window win = {
         .language = j->language[0] ? j->language : NULL,
         .translate = j->p.translate,
@@ -197,25 +221,24 @@ static int job_begin_window(am_job *j, am_wdec *w, am_seq *seq, const am_xkv *xk
         .seed_mix = (uint64_t)j->window_index++,
         .detect_only = j->window_kind == WIN_DETECT,
     };
-    const int rc = am_wdec_start(w, &j->p.decode, &win, seq, xkv);
+    const int rc = am_wdec_start(w, &j->p.decode, &win, seqs, n_seqs, xkv);
     if (rc) return rc;
     j->state = AM_JOB_DECODE;
     return 0;
 }
 
+// new_segment(): a segment of the window being finished, pending until commit.
 static int add_segment(am_job *j, double start, double end, const int32_t *tokens, int n,
                        const am_wdec_result *r) {
-    am_transcript *tr = &j->tr;
-    if (tr->n_segments == j->cap_segments) {
-        int cap = j->cap_segments ? 2 * j->cap_segments : 16;
-        am_segment *v = realloc(tr->segments, (size_t)cap * sizeof *v);
+    if (j->n_pend == j->cap_pend) {
+        int cap = j->cap_pend ? 2 * j->cap_pend : 16;
+        am_segment *v = realloc(j->pend, (size_t)cap * sizeof *v);
         if (!v) return am_set_error(AM_ENOMEM, "out of memory");
-        tr->segments = v;
-        j->cap_segments = cap;
+        j->pend = v;
+        j->cap_pend = cap;
     }
-    am_segment *s = &tr->segments[tr->n_segments];
+    am_segment *s = &j->pend[j->n_pend];
     memset(s, 0, sizeof *s);
-    s->id = tr->n_segments;
     s->seek = j->seek;
     s->start = start;
     s->end = end;
@@ -225,20 +248,47 @@ static int add_segment(am_job *j, double start, double end, const int32_t *token
     s->no_speech_prob = r->no_speech_prob;
     int rc = am_tokenizer_decode_alloc(am_decoding_tokenizer(j->dc), tokens, (size_t)n, AM_DECODE_TEXT, &s->text, NULL);
     if (rc) return rc;
-    // an instantaneous segment or one without text is cleared
-    const char *t = s->text;
-    if (start == end || am_decode_strip(&t, strlen(t)) == 0) {
-        s->text[0] = 0;
-        n = 0;
-    }
     if (!(s->tokens = malloc((size_t)(n ? n : 1) * sizeof *s->tokens))) {
         free(s->text);
         return am_set_error(AM_ENOMEM, "out of memory");
     }
     memcpy(s->tokens, tokens, (size_t)n * sizeof *tokens);
     s->n_tokens = n;
-    tr->n_segments++;
-    return push_tokens(j, tokens, n);
+    j->n_pend++;
+    return 0;
+}
+
+// Move the window's pending segments into the transcript: an instantaneous
+// segment or one without text is cleared (text, tokens and words); then the
+// tokens join all_tokens and the prompt resets after a hot attempt.
+static int commit_segments(am_job *j, double temperature) {
+    am_transcript *tr = &j->tr;
+    if (tr->n_segments + j->n_pend > j->cap_segments) {
+        int cap = AM_MAX(j->cap_segments ? 2 * j->cap_segments : 16, tr->n_segments + j->n_pend);
+        am_segment *v = realloc(tr->segments, (size_t)cap * sizeof *v);
+        if (!v) return am_set_error(AM_ENOMEM, "out of memory");
+        tr->segments = v;
+        j->cap_segments = cap;
+    }
+    int rc = 0;
+    for (int i = 0; i < j->n_pend; i++) {
+        am_segment *s = &j->pend[i];
+        const char *t = s->text;
+        if (s->start == s->end || am_decode_strip(&t, strlen(t)) == 0) {
+            s->text[0] = 0;
+            s->n_tokens = 0;
+            am_words_free(s->words, s->n_words);
+            s->words = NULL;
+            s->n_words = 0;
+        }
+        s->id = tr->n_segments;
+        tr->segments[tr->n_segments++] = *s;
+        memset(s, 0, sizeof *s);
+        if (!rc) rc = push_tokens(j, tr->segments[tr->n_segments - 1].tokens, tr->segments[tr->n_segments - 1].n_tokens);
+    }
+    j->n_pend = 0;
+    if (!rc && (!j->p.condition_on_previous_text || temperature > 0.5)) j->prompt_reset_since = j->n_all;
+    return rc;
 }
 
 static int job_finish(am_job *j) {
@@ -251,7 +301,87 @@ static int job_finish(am_job *j) {
     return 0;
 }
 
-// The window's decode finished: segments, seek advance (transcribe.py).
+// The window is over: commit its segments, then the next window or the end.
+static int job_next_window(am_job *j, int prev_seek, double temperature) {
+    int rc = commit_segments(j, temperature);
+    if (rc) return rc;
+    // The reference loops forever if a window ends on <|0.00|><|0.00|>; a
+    // server must not: such a window advances by its whole size.
+    if (j->seek <= prev_seek) j->seek = prev_seek + j->segment_size;
+    if (j->seek >= j->content_frames) return job_finish(j);
+    j->state = AM_JOB_ENCODE;
+    j->ready_at = am_time_s();
+    return 0;
+}
+
+// Build the window's alignment pass: [*sot_sequence, notimestamps, *text, eot]
+// with the text tokens of all pending segments. Returns the token count (0
+// when there is no text: nothing to align).
+static int job_alignment_tokens(am_job *j) {
+    const am_tokenizer *tok = am_decoding_tokenizer(j->dc);
+    const am_special_tokens *sp = am_tokenizer_specials(tok);
+    int n_text = 0;
+    for (int i = 0; i < j->n_pend; i++)
+        for (int k = 0; k < j->pend[i].n_tokens; k++) n_text += j->pend[i].tokens[k] < sp->eot;
+    if (n_text == 0) return 0;
+    int32_t sot[3];
+    const int n_sot = am_tokenizer_sot_sequence(tok, j->language, j->p.translate, sot);
+    if (n_sot < 0) return n_sot;
+    free(j->align_tokens);
+    if (!(j->align_tokens = malloc((size_t)(n_sot + n_text + 2) * sizeof(int32_t))))
+        return am_set_error(AM_ENOMEM, "out of memory");
+    int n = 0;
+    for (int k = 0; k < n_sot; k++) j->align_tokens[n++] = sot[k];
+    j->align_tokens[n++] = sp->notimestamps;
+    for (int i = 0; i < j->n_pend; i++)
+        for (int k = 0; k < j->pend[i].n_tokens; k++)
+            if (j->pend[i].tokens[k] < sp->eot) j->align_tokens[n++] = j->pend[i].tokens[k];
+    j->align_tokens[n++] = sp->eot;
+    j->n_align = n;
+    j->n_align_sot = n_sot;
+    return n;
+}
+
+// get_end(): the last word's end, else the last segment's end (segments exist).
+static double pending_end(const am_job *j) {
+    for (int i = j->n_pend - 1; i >= 0; i--)
+        if (j->pend[i].n_words) return j->pend[i].words[j->pend[i].n_words - 1].end;
+    return j->pend[j->n_pend - 1].end;
+}
+
+// transcribe()'s word-timestamp step for the window: words into the pending
+// segments (words from am_align_find, consumed; NULL when there was no text),
+// then the seek and last speech timestamp from the words.
+static int job_apply_words(am_job *j, am_word *words, int n_words) {
+    const double time_offset = (double)(j->pend[0].seek * 160) / 16000.0;
+    am_align_segment segs[64], *sv = segs;
+    if (j->n_pend > 64 && !(sv = malloc((size_t)j->n_pend * sizeof *sv))) {
+        am_words_free(words, n_words);
+        return am_set_error(AM_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < j->n_pend; i++)
+        sv[i] = (am_align_segment){j->pend[i].start, j->pend[i].end, j->pend[i].tokens, j->pend[i].n_tokens, NULL, 0};
+    const int32_t eot = am_tokenizer_specials(am_decoding_tokenizer(j->dc))->eot;
+    int rc = am_align_add_word_timestamps(sv, j->n_pend, words, n_words, eot, time_offset, j->last_speech_timestamp);
+    for (int i = 0; i < j->n_pend; i++) {
+        j->pend[i].start = sv[i].start;
+        j->pend[i].end = sv[i].end;
+        j->pend[i].words = sv[i].words;
+        j->pend[i].n_words = sv[i].n_words;
+    }
+    if (sv != segs) free(sv);
+    if (rc) return rc;
+    if (!j->single_ts_ending) {
+        const double last_word_end = pending_end(j);
+        if (last_word_end > time_offset) j->seek = (int)nearbyint(last_word_end * 100.0);
+    }
+    j->last_speech_timestamp = pending_end(j);
+    return 0;
+}
+
+// The window's decode finished: segments, seek advance (transcribe.py). Returns
+// 1 when the window's alignment pass is due (word timestamps), 0 when the
+// window is over, or a negative error.
 static int job_end_window(am_job *j, const am_wdec *w) {
     j->tr.n_windows++;
     if (!j->language[0]) {
@@ -270,64 +400,78 @@ static int job_end_window(am_job *j, const am_wdec *w) {
     const int seg = j->segment_size, prev_seek = j->seek;
     j->tr.n_fallbacks += r->n_attempts - 1;
     j->tr.n_tokens += r->n_tokens;
+    j->window_prev_seek = prev_seek;
+    j->window_temperature = r->temperature;
     int rc = 0;
     // no voice activity: skip the window
     int skip = !isnan(dp->no_speech_threshold) && r->no_speech_prob > dp->no_speech_threshold;
     if (!isnan(dp->logprob_threshold) && r->avg_logprob > dp->logprob_threshold) skip = 0;
     if (skip) {
         j->seek += seg;
-    } else {
-        const double time_offset = (double)(j->seek * 160) / 16000.0;
-        const double segment_duration = (double)(seg * 160) / 16000.0;
-        const int32_t *t = r->tokens;
-        const int n = r->n_tokens;
-        const int single_ts_ending = n >= 2 && t[n - 2] < tb && t[n - 1] >= tb;
-        int n_consecutive = 0;
-        for (int i = 0; i + 1 < n; i++) n_consecutive += t[i] >= tb && t[i + 1] >= tb;
-        if (n_consecutive > 0) {
-            // a segment ends after each pair of consecutive timestamps (and at the
-            // end when the output ends on a single timestamp)
-            int last_slice = 0;
-            for (int cur = 1; cur <= n && !rc; cur++) {
-                const int boundary = cur < n ? (t[cur - 1] >= tb && t[cur] >= tb) : single_ts_ending;
-                if (!boundary) continue;
-                const int32_t *sl = t + last_slice;
-                const int len = cur - last_slice;
-                const double start = time_offset + (double)(sl[0] - tb) * TIME_PRECISION;
-                const double end = time_offset + (double)(sl[len - 1] - tb) * TIME_PRECISION;
-                rc = add_segment(j, start, end, sl, len, r);
-                last_slice = cur;
-            }
-            if (single_ts_ending) j->seek += seg;
-            else j->seek += (t[last_slice - 1] - tb) * INPUT_STRIDE;
-        } else {
-            double duration = segment_duration;
-            int last_ts = -1;
-            for (int i = 0; i < n; i++)
-                if (t[i] >= tb) last_ts = t[i];
-            if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * TIME_PRECISION;
-            rc = add_segment(j, time_offset, time_offset + duration, t, n, r);
-            j->seek += seg;
+        if (j->seek >= j->content_frames) return job_finish(j);
+        j->state = AM_JOB_ENCODE;
+        j->ready_at = am_time_s();
+        return 0;
+    }
+    const double time_offset = (double)(j->seek * 160) / 16000.0;
+    const double segment_duration = (double)(seg * 160) / 16000.0;
+    const int32_t *t = r->tokens;
+    const int n = r->n_tokens;
+    const int single_ts_ending = n >= 2 && t[n - 2] < tb && t[n - 1] >= tb;
+    int n_consecutive = 0, seek_advance = seg;
+    for (int i = 0; i + 1 < n; i++) n_consecutive += t[i] >= tb && t[i + 1] >= tb;
+    if (n_consecutive > 0) {
+        // a segment ends after each pair of consecutive timestamps (and at the
+        // end when the output ends on a single timestamp)
+        int last_slice = 0;
+        for (int cur = 1; cur <= n && !rc; cur++) {
+            const int boundary = cur < n ? (t[cur - 1] >= tb && t[cur] >= tb) : single_ts_ending;
+            if (!boundary) continue;
+            const int32_t *sl = t + last_slice;
+            const int len = cur - last_slice;
+            const double start = time_offset + (double)(sl[0] - tb) * TIME_PRECISION;
+            const double end = time_offset + (double)(sl[len - 1] - tb) * TIME_PRECISION;
+            rc = add_segment(j, start, end, sl, len, r);
+            last_slice = cur;
         }
-        if (!rc && (!j->p.condition_on_previous_text || r->temperature > 0.5)) j->prompt_reset_since = j->n_all;
+        if (!single_ts_ending) seek_advance = (t[last_slice - 1] - tb) * INPUT_STRIDE;
+    } else {
+        double duration = segment_duration;
+        int last_ts = -1;
+        for (int i = 0; i < n; i++)
+            if (t[i] >= tb) last_ts = t[i];
+        if (last_ts >= 0 && last_ts != tb) duration = (last_ts - tb) * TIME_PRECISION;
+        rc = add_segment(j, time_offset, time_offset + duration, t, n, r);
     }
     if (rc) return rc;
-    // The reference loops forever if a window ends on <|0.00|><|0.00|>; a
-    // server must not: such a window advances by its whole size.
-    if (j->seek <= prev_seek) j->seek = prev_seek + seg;
-    if (j->seek >= j->content_frames) return job_finish(j);
-    j->state = AM_JOB_ENCODE;
-    j->ready_at = am_time_s();
-    return 0;
+    j->seek += seek_advance;
+    j->single_ts_ending = single_ts_ending;
+    if (j->p.word_timestamps) {
+        const int na = job_alignment_tokens(j);
+        if (na < 0) return na;
+        if (na > 0) return 1; // the alignment pass runs in the next decoder step
+        rc = job_apply_words(j, NULL, 0);
+        if (rc) return rc;
+    }
+    return job_next_window(j, prev_seek, r->temperature);
 }
 
 // ---------------------------------------------------------------- engine
 typedef struct {
     am_xkv *xkv;
-    am_seq *seq;
+    am_seq *seqs[AM_MAX_GROUP]; // the window's sequences (beams / candidates), created as needed
+    int n_seqs;
     am_wdec *wdec;
-    am_job *job; // NULL when free
+    am_job *job;  // NULL when free
+    int aligning; // the window's alignment pass is due (word timestamps)
+    float *qk;    // (n_heads, n_align, n_audio_ctx) the alignment pass's cross-attention scores
 } slot;
+
+// A slot's rows in one decoder step.
+typedef struct {
+    int slot, row0, n_rows; // first step row, rows (sequences) fed
+    int logit0;             // first logits row
+} step_slot;
 
 struct am_engine {
     const am_decoding *dc;
@@ -339,13 +483,20 @@ struct am_engine {
     am_job **jobs;
     int n_jobs, cap_jobs;
     int enc_slice;    // windows per encoder pass (the encoder's own batch)
+    int max_rows;     // decoder rows per pass (the longest alignment pass it can take)
     float *mel_buf;   // (max_batch, n_mels, 3000)
     float *enc_buf;   // (enc_slice, n_audio_ctx, d)
-    float *logits;    // (max_windows, n_vocab)
-    // per-step scratch (max_windows each)
+    float *logits;    // (cap_logits, n_vocab), grown to the largest step
+    size_t cap_logits;
+    int *heads;       // (n_heads, 2) alignment heads (layer, head)
+    int n_heads;
+    // per-step scratch (max_windows * AM_MAX_GROUP rows each)
     am_seq **step_seqs;
     const int32_t **step_toks;
-    int *step_n, *step_slot;
+    int *step_n, *step_all;
+    const am_xattn_capture **step_cap;
+    am_xattn_capture *caps; // (max_windows,)
+    step_slot *act;         // (max_windows,)
     am_engine_stats stats;
 };
 
@@ -358,6 +509,7 @@ am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p) {
         return NULL;
     }
     const am_model *m = am_decoding_model(dc);
+    am_align_head *def_heads = NULL;
     am_engine *e = calloc(1, sizeof *e);
     if (!e) goto oom;
     e->dc = dc;
@@ -367,23 +519,48 @@ am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p) {
     ep.max_batch = e->enc_slice = AM_MIN(ep.max_batch, p->max_batch);
     am_decoder_params dp = am_decoder_default_params();
     if (p->max_rows > 0) dp.max_rows = p->max_rows;
+    e->max_rows = dp.max_rows;
     if (!(e->enc = am_encoder_create(m, &ep)) || !(e->dec = am_decoder_create(m, &dp))) goto fail;
-    const size_t W = (size_t)p->max_windows;
+    const size_t W = (size_t)p->max_windows, R = W * AM_MAX_GROUP;
     e->slots = calloc(W, sizeof *e->slots);
     e->mel_buf = am_alloc((size_t)p->max_batch * m->hp.n_mels * AM_MEL_WINDOW_FRAMES * sizeof(float));
     e->enc_buf = am_alloc((size_t)e->enc_slice * m->hp.n_audio_ctx * m->hp.n_audio_state * sizeof(float));
-    e->logits = am_alloc(W * m->hp.n_vocab * sizeof(float));
-    e->step_seqs = calloc(W, sizeof *e->step_seqs);
-    e->step_toks = calloc(W, sizeof *e->step_toks);
-    e->step_n = calloc(W, sizeof *e->step_n);
-    e->step_slot = calloc(W, sizeof *e->step_slot);
-    if (!e->slots || !e->mel_buf || !e->enc_buf || !e->logits || !e->step_seqs || !e->step_toks || !e->step_n ||
-        !e->step_slot)
+    e->step_seqs = calloc(R, sizeof *e->step_seqs);
+    e->step_toks = calloc(R, sizeof *e->step_toks);
+    e->step_n = calloc(R, sizeof *e->step_n);
+    e->step_all = calloc(R, sizeof *e->step_all);
+    e->step_cap = calloc(R, sizeof *e->step_cap);
+    e->caps = calloc(W, sizeof *e->caps);
+    e->act = calloc(W, sizeof *e->act);
+    if (!e->slots || !e->mel_buf || !e->enc_buf || !e->step_seqs || !e->step_toks || !e->step_n || !e->step_all ||
+        !e->step_cap || !e->caps || !e->act)
         goto oom;
+    // alignment heads: the given ones, else the model's defaults
+    const am_align_head *ah = p->alignment_heads;
+    int nh = p->n_alignment_heads;
+    if (!ah) {
+        nh = am_align_default_heads(m, NULL, 0, NULL);
+        if (nh < 1 || !(def_heads = malloc((size_t)nh * sizeof *def_heads))) goto oom;
+        am_align_default_heads(m, def_heads, nh, NULL);
+        ah = def_heads;
+    }
+    if (nh < 1 || !(e->heads = malloc((size_t)nh * 2 * sizeof *e->heads))) goto oom;
+    for (int i = 0; i < nh; i++) {
+        if (ah[i].layer < 0 || ah[i].layer >= m->hp.n_text_layer || ah[i].head < 0 || ah[i].head >= m->hp.n_text_head) {
+            am_set_error(AM_EINVAL, "alignment head (%d, %d) outside the model's %d x %d", ah[i].layer, ah[i].head,
+                         m->hp.n_text_layer, m->hp.n_text_head);
+            goto fail;
+        }
+        e->heads[2 * i] = ah[i].layer;
+        e->heads[2 * i + 1] = ah[i].head;
+    }
+    e->n_heads = nh;
+    free(def_heads);
     return e;
 oom:
     am_set_error(AM_ENOMEM, "out of memory creating the engine");
 fail:
+    free(def_heads);
     am_engine_free(e);
     return NULL;
 }
@@ -391,19 +568,25 @@ fail:
 void am_engine_free(am_engine *e) {
     if (!e) return;
     for (int i = 0; e->slots && i < e->p.max_windows; i++) {
-        am_xkv_free(e->slots[i].xkv);
-        am_seq_free(e->slots[i].seq);
-        am_wdec_free(e->slots[i].wdec);
+        slot *s = &e->slots[i];
+        am_xkv_free(s->xkv);
+        for (int k = 0; k < s->n_seqs; k++) am_seq_free(s->seqs[k]);
+        am_wdec_free(s->wdec);
+        free(s->qk);
     }
     free(e->slots);
     free(e->jobs);
     am_free(e->mel_buf);
     am_free(e->enc_buf);
     am_free(e->logits);
+    free(e->heads);
     free(e->step_seqs);
     free(e->step_toks);
     free(e->step_n);
-    free(e->step_slot);
+    free(e->step_all);
+    free(e->step_cap);
+    free(e->caps);
+    free(e->act);
     am_encoder_free(e->enc);
     am_decoder_free(e->dec);
     free(e);
@@ -430,9 +613,16 @@ int am_engine_add(am_engine *e, am_job *j) {
     return 0;
 }
 
+static void slot_release(slot *s) {
+    s->job = NULL;
+    s->aligning = 0;
+    free(s->qk);
+    s->qk = NULL;
+}
+
 static void release_slots(am_engine *e, const am_job *j) {
     for (int i = 0; i < e->p.max_windows; i++)
-        if (e->slots[i].job == j) e->slots[i].job = NULL;
+        if (e->slots[i].job == j) slot_release(&e->slots[i]);
 }
 
 int am_engine_remove(am_engine *e, am_job *j) {
@@ -444,6 +634,11 @@ int am_engine_remove(am_engine *e, am_job *j) {
         if (j->state == AM_JOB_DECODE) { // may be re-added later: the window starts over
             j->state = AM_JOB_ENCODE;
             j->window_index--; // same sampling seed for the restarted window
+            if (j->n_pend) {   // removed during its alignment pass: the window is decoded again
+                drop_pending(j);
+                j->seek = j->window_prev_seek;
+                j->tr.n_windows--;
+            }
         }
         return 0;
     }
@@ -497,12 +692,14 @@ double am_engine_oldest_wait(const am_engine *e) {
     return oldest;
 }
 
-static slot *free_slot(am_engine *e) {
+// A free slot with at least n_seqs sequences.
+static slot *free_slot(am_engine *e, int n_seqs) {
     for (int i = 0; i < e->p.max_windows; i++) {
         slot *s = &e->slots[i];
         if (s->job) continue;
         if (!s->xkv && !(s->xkv = am_xkv_create(e->m, e->p.kv_type))) return NULL;
-        if (!s->seq && !(s->seq = am_seq_create(e->m, 0, e->p.kv_type))) return NULL;
+        for (; s->n_seqs < n_seqs; s->n_seqs++)
+            if (!(s->seqs[s->n_seqs] = am_seq_create(e->m, 0, e->p.kv_type))) return NULL;
         if (!s->wdec && !(s->wdec = am_wdec_create(e->dc))) return NULL;
         return s;
     }
@@ -524,7 +721,7 @@ int am_engine_encode(am_engine *e, int max_enc) {
             if (j->state == AM_JOB_ENCODE && (!best || more_urgent(j, best))) best = j;
         }
         if (!best) break;
-        slot *s = free_slot(e);
+        slot *s = free_slot(e, am_decode_group_size(&best->p.decode));
         if (!s) break;
         s->job = best;
         slots[n] = s;
@@ -549,10 +746,10 @@ int am_engine_encode(am_engine *e, int max_enc) {
     const double now = am_time_s();
     for (int i = 0; i < n; i++) {
         if (batch[i]->first_encode_at == 0) batch[i]->first_encode_at = now;
-        int r2 = rc ? rc : job_begin_window(batch[i], slots[i]->wdec, slots[i]->seq, slots[i]->xkv);
+        int r2 = rc ? rc : job_begin_window(batch[i], slots[i]->wdec, slots[i]->seqs, slots[i]->n_seqs, slots[i]->xkv);
         if (r2) {
             job_fail(batch[i], r2, am_last_error());
-            slots[i]->job = NULL;
+            slot_release(slots[i]);
         }
     }
     prune_jobs(e);
@@ -564,39 +761,132 @@ typedef struct {
     int rc; // the step's status: nonzero fails every window
 } feed_ctx;
 
+// The alignment pass of slot s is over: words from its scores and logits rows
+// (n_align, n_vocab), then the window ends.
+static int finish_alignment(am_engine *e, slot *s, const float *logits) {
+    am_job *j = s->job;
+    const am_tokenizer *tok = am_decoding_tokenizer(e->dc);
+    const int32_t eot = am_tokenizer_specials(tok)->eot;
+    const int n_text = j->n_align - j->n_align_sot - 2, V = e->m->hp.n_vocab;
+    float *probs = malloc((size_t)n_text * sizeof *probs);
+    if (!probs) return am_set_error(AM_ENOMEM, "out of memory");
+    // text token i is predicted by the row of the token before it (<|notimestamps|> for the first)
+    for (int i = 0; i < n_text; i++)
+        probs[i] = am_align_token_prob(logits + (size_t)(j->n_align_sot + i) * V, eot,
+                                       j->align_tokens[j->n_align_sot + 1 + i]);
+    const am_align_input in = {
+        .tok = tok,
+        .language = j->language,
+        .text_tokens = j->align_tokens + j->n_align_sot + 1,
+        .n_text = n_text,
+        .n_sot = j->n_align_sot,
+        .qk = s->qk,
+        .n_heads = e->n_heads,
+        .n_rows = j->n_align,
+        .n_audio_ctx = e->m->hp.n_audio_ctx,
+        .probs = probs,
+        .num_frames = j->segment_size,
+    };
+    am_word *words = NULL;
+    int n_words = 0;
+    int rc = am_align_find(&in, &words, &n_words);
+    free(probs);
+    if (!rc) rc = job_apply_words(j, words, n_words);
+    free(j->align_tokens);
+    j->align_tokens = NULL;
+    j->n_align = 0;
+    return rc ? rc : job_next_window(j, j->window_prev_seek, j->window_temperature);
+}
+
 static void feed_task(void *ctx, int i) {
     const feed_ctx *fc = ctx;
     am_engine *e = fc->e;
-    slot *s = &e->slots[e->step_slot[i]];
+    const step_slot *a = &e->act[i];
+    slot *s = &e->slots[a->slot];
     am_job *j = s->job;
-    int r = fc->rc ? fc->rc : am_wdec_feed(s->wdec, e->logits + (size_t)i * e->m->hp.n_vocab);
-    if (r == 0) return;
-    if (r == 1) r = job_end_window(j, s->wdec);
+    const float *logits = e->logits + (size_t)a->logit0 * e->m->hp.n_vocab;
+    int r;
+    if (fc->rc) r = fc->rc;
+    else if (s->aligning) r = finish_alignment(e, s, logits);
+    else {
+        r = am_wdec_feed(s->wdec, (float *)logits);
+        if (r == 0) return;
+        if (r == 1) r = job_end_window(j, s->wdec);
+        if (r == 1) { // the window's alignment pass is due: the slot keeps its cross K/V
+            s->aligning = 1;
+            return;
+        }
+    }
     if (r < 0) job_fail(j, r, am_last_error());
-    s->job = NULL; // the window is over (next window, done, or failed)
+    slot_release(s); // the window is over (next window, done, or failed)
+}
+
+// Rows of slot s for this step (its window's candidates, or its alignment pass).
+static int slot_rows(am_engine *e, slot *s, int row0) {
+    if (!s->aligning) return am_wdec_inputs(s->wdec, e->step_seqs + row0, e->step_toks + row0, e->step_n + row0);
+    am_job *j = s->job;
+    if (j->n_align > e->max_rows)
+        return am_set_error(AM_ERANGE, "alignment pass of %d tokens exceeds the decoder's %d rows", j->n_align,
+                            e->max_rows);
+    const size_t need = (size_t)e->n_heads * j->n_align * e->m->hp.n_audio_ctx;
+    free(s->qk);
+    if (!(s->qk = malloc(need * sizeof *s->qk))) return am_set_error(AM_ENOMEM, "out of memory for word alignment");
+    am_seq_reset(s->seqs[0], s->xkv);
+    e->step_seqs[row0] = s->seqs[0];
+    e->step_toks[row0] = j->align_tokens;
+    e->step_n[row0] = j->n_align;
+    e->step_all[row0] = 1;
+    am_xattn_capture *c = &e->caps[s - e->slots];
+    *c = (am_xattn_capture){e->n_heads, e->heads, s->qk};
+    e->step_cap[row0] = c;
+    return 1;
 }
 
 int am_engine_decode_step(am_engine *e) {
-    int k = 0;
+    int k = 0, n_act = 0;
+    size_t n_logits = 0;
     for (int i = 0; i < e->p.max_windows; i++) {
         slot *s = &e->slots[i];
         if (!s->job) continue;
-        const int n = am_wdec_input(s->wdec, &e->step_toks[k]);
-        if (n <= 0) continue;
-        e->step_seqs[k] = am_wdec_seq(s->wdec);
-        e->step_n[k] = n;
-        e->step_slot[k++] = i;
+        for (int r = 0; r < AM_MAX_GROUP; r++) {
+            e->step_all[k + r] = 0;
+            e->step_cap[k + r] = NULL;
+        }
+        const int n = slot_rows(e, s, k);
+        if (n < 0) {
+            job_fail(s->job, n, am_last_error());
+            slot_release(s);
+            continue;
+        }
+        if (n == 0) continue;
+        step_slot *a = &e->act[n_act++];
+        *a = (step_slot){i, k, n, (int)n_logits};
+        for (int r = 0; r < n; r++) n_logits += e->step_all[k + r] ? (size_t)e->step_n[k + r] : 1;
+        k += n;
     }
-    if (k == 0) return 0;
+    if (k == 0) {
+        prune_jobs(e);
+        return 0;
+    }
+    if (n_logits > e->cap_logits) { // grows to the largest step seen (beams, alignment passes)
+        am_free(e->logits);
+        const size_t cap = AM_MAX(n_logits, (size_t)e->p.max_windows);
+        if (!(e->logits = am_alloc(cap * e->m->hp.n_vocab * sizeof(float)))) {
+            e->cap_logits = 0;
+            return am_set_error(AM_ENOMEM, "out of memory for logits");
+        }
+        e->cap_logits = cap;
+    }
     double t0 = am_time_s();
-    int rc = am_decoder_step(e->dec, e->step_seqs, e->step_toks, e->step_n, k, AM_LOGITS_LAST, e->logits);
+    const am_step_options opts = {e->step_all, e->step_cap};
+    int rc = am_decoder_step_opts(e->dec, e->step_seqs, e->step_toks, e->step_n, k, &opts, e->logits);
     e->stats.decoder_s += am_time_s() - t0;
     e->stats.decoder_steps++;
     e->stats.decoder_rows += k;
-    // token choice, filters and window bookkeeping per sequence, in parallel
-    // (each window belongs to a different job)
+    // token choice, filters, alignment and window bookkeeping per window, in
+    // parallel (each window belongs to a different job)
     feed_ctx fc = {e, rc};
-    am_nn_parallel(k, feed_task, &fc);
+    am_nn_parallel(n_act, feed_task, &fc);
     prune_jobs(e);
     return rc ? rc : k;
 }

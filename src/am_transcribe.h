@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "am_align.h"
 #include "am_decode.h"
 #include "am_mel.h"
 
@@ -33,7 +34,9 @@ typedef struct {
     int translate;                  // task translate (multilingual models). Default 0.
     const char *initial_prompt;     // text prompt for the first window. Default NULL.
     int condition_on_previous_text; // feed previous windows' text as the prompt. Default 1.
-    am_decode_params decode;        // temperature, fallback thresholds, timestamps (am_decode_default_params)
+    int word_timestamps;            // word-level timestamps (the reference's word_timestamps=True): an
+                                    // alignment pass per window, segment times from the words. Default 0.
+    am_decode_params decode;        // temperature, fallback thresholds, timestamps, beams (am_decode_default_params)
 } am_transcribe_params;
 
 am_transcribe_params am_transcribe_default_params(void);
@@ -47,6 +50,8 @@ typedef struct {
     int32_t *tokens;    // incl. timestamp tokens
     int n_tokens;
     double temperature, avg_logprob, compression_ratio, no_speech_prob;
+    am_word *words;     // word timestamps (word_timestamps on): text, start, end, probability; else NULL
+    int n_words;
 } am_segment;
 
 typedef struct {
@@ -104,6 +109,9 @@ typedef struct {
     // left the engine by then. Optional.
     void (*on_finish)(am_job *j, void *ctx);
     void *ctx;        // passed to on_finish
+    // Alignment heads for word timestamps; NULL = the model's defaults (am_align_default_heads).
+    const am_align_head *alignment_heads; // (n_alignment_heads,), copied by am_engine_create
+    int n_alignment_heads;
 } am_engine_params;
 
 typedef struct {

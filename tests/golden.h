@@ -23,6 +23,28 @@ static inline int golden_each_model(int argc, char **argv, cJSON *cases, int (*r
     return ran;
 }
 
+// Parsed golden/<name> (NULL if absent: the caller skips).
+static inline cJSON *golden_load_file(const char *rel) {
+    char path[1024];
+    if (!am_test_find(rel, path, sizeof path)) return NULL;
+    char *text = am_test_read_file(path, NULL);
+    if (!text) return NULL;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    return j;
+}
+
+// The golden.json case of (model, clip), or NULL.
+static inline const cJSON *golden_find_case(const cJSON *cases, const char *model, const char *clip) {
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, "model"), *k = cJSON_GetObjectItemCaseSensitive(c, "clip");
+        if (cJSON_IsString(m) && cJSON_IsString(k) && !strcmp(m->valuestring, model) && !strcmp(k->valuestring, clip))
+            return c;
+    }
+    return NULL;
+}
+
 // Parsed golden.json (NULL if absent: the caller skips).
 static inline cJSON *golden_load(void) {
     char path[1024];

@@ -47,18 +47,18 @@ static int run_windows(am_decoder *dec, am_wdec **w, int n, const am_model *m, f
     for (int guard = 0; guard < 10000; guard++) {
         am_seq *seqs[64];
         const int32_t *toks[64];
-        int nt[64], idx[64], k = 0;
+        int nt[64], idx[64], row0[64], k = 0, n_w = 0;
         for (int i = 0; i < n; i++) {
-            const int c = am_wdec_input(w[i], &toks[k]);
+            const int c = am_wdec_inputs(w[i], seqs + k, toks + k, nt + k);
             if (c == 0) continue;
-            seqs[k] = am_wdec_seq(w[i]);
-            nt[k] = c;
-            idx[k++] = i;
+            row0[n_w] = k;
+            idx[n_w++] = i;
+            k += c;
         }
         if (k == 0) return 0;
         if (am_decoder_step(dec, seqs, toks, nt, k, AM_LOGITS_LAST, logits)) return -1;
-        for (int j = 0; j < k; j++)
-            if (am_wdec_feed(w[idx[j]], logits + (size_t)j * m->hp.n_vocab) < 0) return -1;
+        for (int j = 0; j < n_w; j++)
+            if (am_wdec_feed(w[idx[j]], logits + (size_t)row0[j] * m->hp.n_vocab) < 0) return -1;
     }
     return -1;
 }
@@ -106,7 +106,7 @@ static int run_model(const char *model_file, cJSON *cases) {
     am_wdec_window win = {.language = "en"};
     for (int i = 0; i < 2 * n; i++) {
         p.without_timestamps = i & 1;
-        CHECK(am_wdec_start(w[i], &p, &win, seq[i], xkv[i / 2]) == 0);
+        CHECK(am_wdec_start(w[i], &p, &win, &seq[i], 1, xkv[i / 2]) == 0);
     }
     CHECKF(run_windows(dec, w, 2 * n, m, logits) == 0, "%s: %s", model_file, am_last_error());
     for (int i = 0; i < 2 * n; i++) {
@@ -124,7 +124,7 @@ static int run_model(const char *model_file, cJSON *cases) {
         am_wdec_window auto_win = {.language = NULL};
         p.without_timestamps = 0;
         p.sample_len = 1; // only the detection matters here
-        CHECK(am_wdec_start(w[2 * i], &p, &auto_win, seq[2 * i], xkv[i]) == 0);
+        CHECK(am_wdec_start(w[2 * i], &p, &auto_win, &seq[2 * i], 1, xkv[i]) == 0);
         n_lang++;
     }
     if (n_lang) {

@@ -78,14 +78,15 @@ static void window0(const am_model *m, const am_decoding *dc, am_decoder *dec, c
             p.temperature_inc = 0;
             p.without_timestamps = nt;
             am_wdec_window win = {.language = "en"};
-            if (am_wdec_start(w, &p, &win, s, x)) break;
+            if (am_wdec_start(w, &p, &win, &s, 1, x)) break;
             int rc = 0;
             for (int guard = 0; guard < 1000 && rc == 0; guard++) {
-                const int32_t *toks;
-                int k = am_wdec_input(w, &toks);
-                if (k == 0) break;
-                am_seq *sq = am_wdec_seq(w);
-                if (am_decoder_step(dec, &sq, &toks, &k, 1, AM_LOGITS_LAST, logits)) break;
+                const int32_t *toks[AM_MAX_GROUP];
+                am_seq *sq[AM_MAX_GROUP];
+                int k[AM_MAX_GROUP];
+                const int rows = am_wdec_inputs(w, sq, toks, k);
+                if (rows == 0) break;
+                if (am_decoder_step(dec, sq, toks, k, rows, AM_LOGITS_LAST, logits)) break;
                 rc = am_wdec_feed(w, logits);
             }
             const am_wdec_result *r = am_wdec_result_get(w);
