@@ -164,9 +164,33 @@ static char *stripped(const char *text) {
     return s;
 }
 
+// The words of segment s appended to arr: the top-level form (OpenAI's: text
+// stripped; word, start, end) or the segment form (the reference's: text as
+// is; word, start, end, probability). Returns 0 or -1 (out of memory).
+static int add_words(cJSON *arr, const am_segment *s, int top_level) {
+    for (int k = 0; k < s->n_words && s->words; k++) {
+        const am_word *w = &s->words[k];
+        cJSON *j = cJSON_CreateObject();
+        char *text = top_level ? stripped(w->word) : NULL;
+        if (!j || (top_level && !text)) {
+            cJSON_Delete(j);
+            free(text);
+            return -1;
+        }
+        cJSON_AddItemToArray(arr, j);
+        cJSON_AddStringToObject(j, "word", top_level ? text : w->word ? w->word : "");
+        free(text);
+        add_number(j, "start", w->start);
+        add_number(j, "end", w->end);
+        if (!top_level) add_number(j, "probability", w->probability);
+    }
+    return 0;
+}
+
 static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_extra *x) {
     cJSON *o = cJSON_CreateObject();
     char *text = stripped(tr->text);
+    const int words = verbose && x && x->with_words;
     if (!o || !text) goto fail;
     if (verbose) {
         cJSON_AddStringToObject(o, "task", tr->translate ? "translate" : "transcribe");
@@ -174,7 +198,13 @@ static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_
         add_number(o, "duration", tr->duration);
     }
     cJSON_AddStringToObject(o, "text", text);
-    if (verbose) {
+    if (words) { // OpenAI's top-level words: every segment's, in order
+        cJSON *all = cJSON_AddArrayToObject(o, "words");
+        if (!all) goto fail;
+        for (int i = 0; i < tr->n_segments; i++)
+            if (add_words(all, &tr->segments[i], 1)) goto fail;
+    }
+    if (verbose && !(x && x->without_segments)) {
         cJSON *segs = cJSON_AddArrayToObject(o, "segments");
         for (int i = 0; segs && i < tr->n_segments; i++) {
             const am_segment *s = &tr->segments[i];
@@ -192,6 +222,10 @@ static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_
             add_number(j, "avg_logprob", s->avg_logprob);
             add_number(j, "compression_ratio", s->compression_ratio);
             add_number(j, "no_speech_prob", s->no_speech_prob);
+            if (words) { // the reference's segment["words"], last as add_word_timestamps adds it
+                cJSON *ws = cJSON_AddArrayToObject(j, "words");
+                if (!ws || add_words(ws, s, 0)) goto fail;
+            }
         }
     }
     if (x && x->with_performance) {

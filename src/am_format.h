@@ -1,8 +1,14 @@
 // am_format.h — transcript output formats, OpenAI's response shapes:
 // json {"text"}, text, srt, vtt and verbose_json (task, language, duration,
 // text, segments[id, seek, start, end, text, tokens, temperature, avg_logprob,
-// compression_ratio, no_speech_prob]). The CLI prints exactly the bodies the
-// server sends.
+// compression_ratio, no_speech_prob]). With word timestamps (OpenAI's
+// timestamp_granularities[] "word") verbose_json also has the top-level
+// "words" [{word, start, end}] of all segments in order, the word text
+// stripped as OpenAI's API gives it, and every segment its "words" [{word,
+// start, end, probability}] exactly as the reference's transcribe() result
+// (text unstripped, e.g. " dai"); granularities ["word"] alone leave out
+// "segments". json, text, srt and vtt never show words. The CLI prints
+// exactly the bodies the server sends.
 //
 // Ownership: rendered strings are malloc'd and owned by the caller.
 // Thread-safety: all functions are reentrant.
@@ -21,11 +27,16 @@ typedef enum {
     AM_FMT_VERBOSE_JSON,
 } am_format;
 
-// Extra fields for the JSON forms.
+// Extra fields for the JSON forms (all zero, or a NULL pointer: none).
 typedef struct {
     int with_performance;     // add the "performance" object. Default 0.
     double processing_time_s; // wall time from request to result (seconds)
     const char *mode;         // "batched" / "sequential" / "cli"
+    int with_words;           // verbose_json: the top-level "words" (text stripped; word, start, end) and each
+                              // segment's "words" (word, start, end, probability) from am_segment.words
+                              // (timestamp_granularities[] "word"). Default 0: no "words" keys at all.
+    int without_segments;     // verbose_json: leave "segments" out (timestamp_granularities[] ["word"] alone).
+                              // Default 0: segments are included.
 } am_format_extra;
 
 // "json", "text", "srt", "vtt", "verbose_json" -> format; AM_EINVAL otherwise.

@@ -62,9 +62,24 @@ enum { PH_DEFER, PH_BODY, PH_WAIT, PH_ANSWERED };
 #define DISCARD_MAX (1 << 20) // body bytes ignored on a deferred request before closing
 
 // text form fields we keep
-enum { F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_TEMPERATURE_INC, F_PRIORITY, F_STREAM, F_COUNT };
-static const char *const field_names[F_COUNT] = {"model",       "language",        "prompt",   "response_format",
-                                                 "temperature", "temperature_inc", "priority", "stream"};
+enum {
+    F_MODEL,
+    F_LANGUAGE,
+    F_PROMPT,
+    F_FORMAT,
+    F_TEMPERATURE,
+    F_TEMPERATURE_INC,
+    F_PRIORITY,
+    F_STREAM,
+    F_BEAM_SIZE,
+    F_BEST_OF,
+    F_PATIENCE,
+    F_LENGTH_PENALTY,
+    F_COUNT
+};
+static const char *const field_names[F_COUNT] = {
+    "model",    "language", "prompt",    "response_format", "temperature", "temperature_inc",
+    "priority", "stream",   "beam_size", "best_of",         "patience",    "length_penalty"};
 // what the current multipart part is
 enum { PART_IGNORE = -1, PART_FILE = F_COUNT, PART_GRANULARITY = F_COUNT + 1 };
 
@@ -117,6 +132,7 @@ struct request {
     size_t audio_len, audio_cap;
     int have_file;
     char *fields[F_COUNT];
+    int gran_word, gran_segment; // timestamp_granularities[] values seen
     int header_priority, has_header_priority;
     // current multipart part
     int part_open, part_kind;
@@ -126,6 +142,7 @@ struct request {
     size_t part_cap;
     // scheduling (h->mu)
     am_format fmt;
+    am_format_extra fx; // words / segments of verbose_json (from the granularities)
     uint64_t sched_id;
     int submitted, done, suspended, responded;
     int fd;
@@ -147,6 +164,10 @@ am_http_params am_http_default_params(void) {
         .api_keys = NULL,
         .n_api_keys = 0,
         .log_requests = 1,
+        .beam_size = 0,
+        .best_of = 0,
+        .patience = 1.0,
+        .length_penalty = NAN,
     };
     return p;
 }
@@ -164,6 +185,16 @@ static int parse_unit_double(const char *s, double *out) {
     errno = 0;
     const double v = strtod(s, &end);
     if (end == s || *end || errno || !isfinite(v) || v < 0 || v > 1) return -1;
+    *out = v;
+    return 0;
+}
+
+// Any finite number.
+static int parse_number(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v)) return -1;
     *out = v;
     return 0;
 }
@@ -342,12 +373,11 @@ static void part_close(request *rq) {
     v[rq->part_len] = 0;
     if (kind == PART_GRANULARITY) {
         trim(v);
-        if (!strcmp(v, "word"))
-            set_err(rq, 400, "timestamp_granularities", "unsupported_value",
-                    "timestamp_granularities: \"word\" is not supported yet (only \"segment\")");
-        else if (strcmp(v, "segment") && *v)
+        if (!strcmp(v, "word")) rq->gran_word = 1;
+        else if (!strcmp(v, "segment")) rq->gran_segment = 1;
+        else if (*v)
             set_err(rq, 400, "timestamp_granularities", "invalid_value",
-                    "timestamp_granularities: unknown value (expected \"segment\")");
+                    "timestamp_granularities: unknown value (expected \"word\" or \"segment\")");
         free(v);
         return;
     }
@@ -663,8 +693,16 @@ static enum MHD_Result finish_upload(request *rq) {
     if (f[F_FORMAT] && *f[F_FORMAT] && am_format_parse(f[F_FORMAT], &rq->fmt))
         return respond_error(rq, 400, "response_format", "invalid_value",
                              "response_format must be one of json, text, srt, verbose_json, vtt");
+    // OpenAI: word timestamps only in verbose_json; ["word"] alone has no segments
+    if (rq->gran_word && rq->fmt != AM_FMT_VERBOSE_JSON)
+        return respond_error(rq, 400, "timestamp_granularities", "invalid_value",
+                             "timestamp_granularities[]=word requires response_format=verbose_json (got %s)",
+                             am_format_name(rq->fmt));
+    rq->fx.with_words = rq->gran_word;
+    rq->fx.without_segments = rq->gran_word && !rq->gran_segment;
     am_transcribe_params tp = am_transcribe_default_params();
     tp.translate = rq->ep == EP_TRANSLATE;
+    tp.word_timestamps = rq->gran_word;
     if (f[F_TEMPERATURE] && *f[F_TEMPERATURE] && parse_unit_double(f[F_TEMPERATURE], &tp.decode.temperature))
         return respond_error(rq, 400, "temperature", "invalid_value", "temperature must be a number between 0 and 1");
     if (f[F_TEMPERATURE_INC] && *f[F_TEMPERATURE_INC] &&
@@ -681,6 +719,31 @@ static enum MHD_Result finish_upload(request *rq) {
         tp.language = lang;
     }
     if (f[F_PROMPT] && *f[F_PROMPT]) tp.initial_prompt = f[F_PROMPT];
+    // decoding strategy: the server's defaults, each overridden by its field
+    am_decode_params *dp = &tp.decode;
+    dp->beam_size = h->p.beam_size;
+    dp->best_of = h->p.best_of;
+    dp->patience = h->p.patience;
+    dp->length_penalty = h->p.length_penalty;
+    if (f[F_BEAM_SIZE] && *f[F_BEAM_SIZE] &&
+        (parse_int(f[F_BEAM_SIZE], &dp->beam_size) || dp->beam_size < 1 || dp->beam_size > AM_MAX_GROUP))
+        return respond_error(rq, 400, "beam_size", "invalid_value", "beam_size must be an integer between 1 and %d",
+                             AM_MAX_GROUP);
+    if (f[F_BEST_OF] && *f[F_BEST_OF] &&
+        (parse_int(f[F_BEST_OF], &dp->best_of) || dp->best_of < 1 || dp->best_of > AM_MAX_GROUP))
+        return respond_error(rq, 400, "best_of", "invalid_value", "best_of must be an integer between 1 and %d",
+                             AM_MAX_GROUP);
+    if (f[F_PATIENCE] && *f[F_PATIENCE]) {
+        if (parse_number(f[F_PATIENCE], &dp->patience) || !(dp->patience > 0))
+            return respond_error(rq, 400, "patience", "invalid_value", "patience must be a number greater than 0");
+        if (dp->beam_size == 0) // as the reference's DecodingOptions: patience without beam_size is an error
+            return respond_error(rq, 400, "patience", "invalid_value",
+                                 "patience requires beam_size (it applies to beam search only)");
+    }
+    if (f[F_LENGTH_PENALTY] && *f[F_LENGTH_PENALTY] &&
+        parse_unit_double(f[F_LENGTH_PENALTY], &dp->length_penalty))
+        return respond_error(rq, 400, "length_penalty", "invalid_value",
+                             "length_penalty must be a number between 0 and 1");
     int priority = rq->has_header_priority ? rq->header_priority : 0;
     if (f[F_PRIORITY] && *f[F_PRIORITY] && parse_int(f[F_PRIORITY], &priority))
         return respond_error(rq, 400, "priority", "invalid_value", "priority must be an integer");
@@ -761,7 +824,10 @@ static enum MHD_Result deliver(request *rq) {
     }
     const am_transcript *tr = rq->job ? am_job_transcript(rq->job) : NULL;
     if (!tr) return respond_error(rq, 500, NULL, NULL, "transcription finished without a transcript");
-    am_format_extra x = {.with_performance = 1, .processing_time_s = am_time_s() - rq->t_start, .mode = h->mode};
+    am_format_extra x = rq->fx;
+    x.with_performance = 1;
+    x.processing_time_s = am_time_s() - rq->t_start;
+    x.mode = h->mode;
     char *body = NULL;
     size_t len = 0;
     if (am_format_render(tr, rq->fmt, &x, &body, &len))
@@ -902,6 +968,15 @@ am_http *am_http_start(const am_http_params *p, am_sched *s, am_metrics *m, cons
         p->max_upload_bytes > ((size_t)1 << 40) || p->threads < 1 || p->threads > 256 || p->idle_timeout_s < 0 ||
         p->n_api_keys < 0 || (p->n_api_keys > 0 && !p->api_keys)) {
         am_set_error(AM_EINVAL, "invalid HTTP parameters");
+        return NULL;
+    }
+    if (p->beam_size < 0 || p->beam_size > AM_MAX_GROUP || p->best_of < 0 || p->best_of > AM_MAX_GROUP ||
+        !isfinite(p->patience) || !(p->patience > 0) ||
+        (!isnan(p->length_penalty) && !(p->length_penalty >= 0 && p->length_penalty <= 1))) {
+        am_set_error(AM_EINVAL,
+                     "invalid default decoding parameters (beam_size %d and best_of %d: 0..%d, patience %g: > 0, "
+                     "length_penalty %g: NAN or 0..1)",
+                     p->beam_size, p->best_of, AM_MAX_GROUP, p->patience, p->length_penalty);
         return NULL;
     }
     struct addrinfo *ai = NULL;

@@ -3,10 +3,14 @@
 // Endpoints:
 //   POST /v1/audio/transcriptions, POST /v1/audio/translations
 //        multipart/form-data as OpenAI's SDKs send it: file (required), model,
-//        language, prompt, response_format, temperature, timestamp_granularities[],
-//        stream (false only), and the extensions temperature_inc and priority
-//        (also the X-Priority header). 200 with the rendered transcript; json and
-//        verbose_json carry the "performance" object.
+//        language, prompt, response_format, temperature, timestamp_granularities[]
+//        ("segment", "word"; word needs verbose_json: word timestamps, a top-level
+//        "words" array and each segment's "words"; ["word"] alone leaves out
+//        "segments"), stream (false only), and the extensions temperature_inc,
+//        priority (also the X-Priority header), beam_size (1..16), best_of
+//        (1..16), patience (> 0, with a beam size) and length_penalty (0..1),
+//        which override the server's defaults (am_http_params). 200 with the
+//        rendered transcript; json and verbose_json carry the "performance" object.
 //   GET  /health                liveness, always 200 {"status":"ok"}
 //   GET  /ready                 200 when the service takes work, else 503 {"status":"unavailable","reason"}
 //   GET  /v1/models, /v1/models/{id}   the loaded model in OpenAI's list/object shape
@@ -19,7 +23,9 @@
 //
 // Errors use OpenAI's shape {"error": {"message", "type", "param", "code"}},
 // type "invalid_request_error" for 4xx and "server_error" for 5xx:
-//   400 invalid field (param names it), missing (param "file") or empty file,
+//   400 invalid field (param names it; e.g. beam_size out of 1..16, patience
+//       without a beam size, timestamp_granularities[]=word with a response_format
+//       other than verbose_json), missing (param "file") or empty file,
 //       undecodable audio (scheduler AM_EAUDIO, code "invalid_audio"), audio
 //       longer than the scheduler allows (AM_ERANGE, code "audio_too_long"),
 //       not multipart/form-data, malformed multipart
@@ -64,6 +70,13 @@ typedef struct {
     const char *const *api_keys; // accepted bearer keys; NULL / n_api_keys 0 = no auth. Default none.
     int n_api_keys;            // entries in api_keys. Default 0.
     int log_requests;          // one line per request on stderr. Default 1.
+    // Decoding defaults of every request (the form fields beam_size, best_of,
+    // patience, length_penalty override them one by one; see am_decode_params):
+    int beam_size;             // beams at temperature 0, 1..AM_MAX_GROUP; 0 = greedy. Default 0.
+    int best_of;               // candidates sampled at temperature > 0, 1..AM_MAX_GROUP; 0 = 1. Default 0.
+    double patience;           // beam search patience (> 0). Default 1.0. A request's patience field needs a
+                               // beam size (its own or this default), as the reference's DecodingOptions.
+    double length_penalty;     // NAN = length-normalised ranking (default); else 0..1.
 } am_http_params;
 
 am_http_params am_http_default_params(void);

@@ -43,6 +43,8 @@ struct am_sched {
     am_decoding *dc;
     am_metrics *metrics;
     am_engine *engine; // engine thread only
+    am_align_head heads[AM_ALIGN_MAX_HEADS]; // parsed params.alignment_heads (n_heads 0: the model's defaults)
+    int n_heads;
     pthread_mutex_t lock;
     pthread_cond_t audio_cv, engine_cv, idle_cv;
     sreq *live; // every admitted request not yet being completed (newest first)
@@ -67,6 +69,7 @@ am_sched_params am_sched_default_params(void) {
         .max_audio_s = 3 * 3600.0,
         .default_timeout_s = 60.0,
         .kv_type = AM_TYPE_F32,
+        .alignment_heads = NULL,
     };
     return p;
 }
@@ -330,6 +333,8 @@ static void *engine_main(void *arg) {
     ep.max_batch = s->p.enable_batching ? s->p.max_batch_size : 1;
     ep.max_windows = s->p.enable_batching ? s->p.max_windows : 1;
     ep.kv_type = s->p.kv_type;
+    ep.alignment_heads = s->n_heads ? s->heads : NULL;
+    ep.n_alignment_heads = s->n_heads;
     ep.on_finish = on_finish;
     ep.ctx = fin;
     if (!fin || !(s->engine = am_engine_create(s->dc, &ep))) {
@@ -412,6 +417,18 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
         return NULL;
     }
     s->p = *p;
+    s->p.alignment_heads = NULL; // borrowed: parsed into s->heads below
+    if (p->alignment_heads && *p->alignment_heads) {
+        const int n = am_align_parse_heads(m, p->alignment_heads, s->heads, AM_ALIGN_MAX_HEADS);
+        if (n <= 0) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", n < 0 ? am_last_error() : "no heads given");
+            am_set_error(AM_EINVAL, "invalid alignment heads '%s': %s", p->alignment_heads, msg);
+            free(s);
+            return NULL;
+        }
+        s->n_heads = n;
+    }
     if (s->p.max_windows == 0) { // as many windows as the memory budget holds
         const double per_window = (double)am_xkv_bytes(m, p->kv_type) + (double)am_seq_bytes_for(m, 0, p->kv_type);
         const double n = (double)p->window_memory_mb * 1048576.0 / per_window;

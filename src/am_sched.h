@@ -25,7 +25,7 @@
 // cancelled, timed out, shutting down — which never affects other requests.
 //
 // Ownership: the scheduler borrows the model and tokenizer (they outlive it)
-// and copies request audio. Thread-safety: submit/cancel/stats/drain may be
+// and copies request audio and the parsed alignment heads. Thread-safety: submit/cancel/stats/drain may be
 // called from any thread.
 #ifndef AM_SCHED_H
 #define AM_SCHED_H
@@ -50,6 +50,10 @@ typedef struct {
     double default_timeout_s; // per-request deadline when the caller gives none (seconds). Default 60.
     int kv_type;              // K/V element type: AM_TYPE_F32 (exact) or AM_TYPE_F16 (--kv-type,
                               // AMANUENSIS_KV_TYPE). Default AM_TYPE_F32.
+    const char *alignment_heads; // cross-attention heads for word timestamps (--alignment-heads,
+                              // AMANUENSIS_ALIGNMENT_HEADS): a checkpoint name or "L,H;L,H;..." as
+                              // am_align_parse_heads reads it, parsed (and not kept) by am_sched_create;
+                              // NULL or "" = the model's defaults. Default NULL.
 } am_sched_params;
 
 am_sched_params am_sched_default_params(void);

@@ -41,6 +41,15 @@ static void usage(FILE *f) {
             "      --temperature T       first sampling temperature (default 0)\n"
             "      --temperature-inc D   fallback step (default 0.2; 0 disables fallback)\n"
             "      --no-timestamps       decode without timestamp tokens\n"
+            "      --word-timestamps     word-level timestamps (verbose_json: each segment's \"words\"\n"
+            "                            and the top-level \"words\"; segment times come from the words)\n"
+            "      --beam-size N         beam search with N beams (1..16) at temperature 0 (default: greedy)\n"
+            "      --best-of N           candidates sampled at temperature > 0 (1..16, default 1)\n"
+            "      --patience X          beam search patience (> 0, default 1.0; needs --beam-size)\n"
+            "      --length-penalty X    rank candidates by sum logprob / ((5 + length) / 6)^X (0..1;\n"
+            "                            default: sum logprob / length)\n"
+            "      --alignment-heads S   cross-attention heads for word timestamps: a model name\n"
+            "                            (tiny.en, ..., large-v3) or \"L,H;L,H;...\" (default: the model's)\n"
             "      --compression-ratio-threshold X (2.4)  --logprob-threshold X (-1.0)\n"
             "      --no-speech-threshold X (0.6)  --no-condition-on-previous-text\n"
             "      --seed N              sampling seed (default 0)\n"
@@ -67,6 +76,13 @@ static void usage(FILE *f) {
             "                            (repeatable; $AMANUENSIS_API_KEYS, comma-separated)\n"
             "      --threads-http N      HTTP polling threads (default 2)\n"
             "      --kv-type T           f32 (default, exact) | f16 ($AMANUENSIS_KV_TYPE), as for transcribe\n"
+            "      --beam-size N         default beam_size of requests ($AMANUENSIS_BEAM_SIZE; default greedy)\n"
+            "      --best-of N           default best_of ($AMANUENSIS_BEST_OF)\n"
+            "      --patience X          default patience ($AMANUENSIS_PATIENCE; needs a beam size)\n"
+            "      --length-penalty X    default length_penalty ($AMANUENSIS_LENGTH_PENALTY)\n"
+            "                            (requests override each with the form field of the same name)\n"
+            "      --alignment-heads S   heads for word timestamps, as for transcribe\n"
+            "                            ($AMANUENSIS_ALIGNMENT_HEADS)\n"
             "      -q, --quiet           no per-request log lines\n"
             "\n"
             "MODEL defaults to $AMANUENSIS_MODEL. Get a real model with: make model MODEL=base.en\n");
@@ -190,13 +206,69 @@ static int kv_type_from_env(int *type) {
     return v && *v ? parse_kv_type("AMANUENSIS_KV_TYPE", v, type) : 0;
 }
 
+// The decoding strategy options, checked as the server checks its form fields
+// (the same bounds and wording). `what` names the flag or variable; each
+// returns 0, or -1 with a message on stderr.
+// --beam-size / --best-of: an integer in 1..AM_MAX_GROUP.
+static int parse_group_size(const char *what, const char *v, int *out) {
+    char *end;
+    errno = 0;
+    const long n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < 1 || n > AM_MAX_GROUP) {
+        fprintf(stderr, "amanuensis: %s must be an integer between 1 and %d (got '%s')\n", what, AM_MAX_GROUP, v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+// --patience: a number > 0.
+static int parse_patience(const char *what, const char *v, double *out) {
+    if (parse_double(v, out) || !(*out > 0)) {
+        fprintf(stderr, "amanuensis: %s must be a number greater than 0 (got '%s')\n", what, v);
+        return -1;
+    }
+    return 0;
+}
+
+// --length-penalty: a number in [0, 1].
+static int parse_length_penalty(const char *what, const char *v, double *out) {
+    if (parse_double(v, out) || !(*out >= 0 && *out <= 1)) {
+        fprintf(stderr, "amanuensis: %s must be a number between 0 and 1 (got '%s')\n", what, v);
+        return -1;
+    }
+    return 0;
+}
+
+// Patience without a beam size is an error, as in the reference's DecodingOptions.
+static int check_patience(const char *patience_what, int has_patience, int beam_size, const char *beam_what) {
+    if (has_patience && beam_size == 0) {
+        fprintf(stderr, "amanuensis: %s requires %s (patience applies to beam search only)\n", patience_what,
+                beam_what);
+        return -1;
+    }
+    return 0;
+}
+
+// --alignment-heads SPEC against the loaded model into heads (AM_ALIGN_MAX_HEADS);
+// returns the count, or -1 with a message.
+static int parse_alignment_heads(const char *what, const am_model *m, const char *spec, am_align_head *heads) {
+    const int n = am_align_parse_heads(m, spec, heads, AM_ALIGN_MAX_HEADS);
+    if (n <= 0) {
+        fprintf(stderr, "amanuensis: %s '%s': %s\n", what, spec, n < 0 ? am_last_error() : "no heads given");
+        return -1;
+    }
+    return n;
+}
+
 static int cmd_transcribe(int argc, char **argv) {
     const char *model_path = getenv("AMANUENSIS_MODEL");
     am_transcribe_params tp = am_transcribe_default_params();
     am_format fmt = AM_FMT_JSON;
-    int quiet = 0, batch = 8, kv_type = AM_TYPE_F32;
+    int quiet = 0, batch = 8, kv_type = AM_TYPE_F32, has_patience = 0;
+    const char *heads_spec = NULL;
     cli_file *files = calloc((size_t)argc, sizeof *files);
-    int n_files = 0, rc = 1;
+    int n_files = 0, rc = 2; // usage errors exit 2
     if (!files) return 1;
     if (kv_type_from_env(&kv_type)) goto done;
     for (int i = 2; i < argc; i++) {
@@ -284,6 +356,24 @@ static int cmd_transcribe(int argc, char **argv) {
         } else if (!strcmp(a, "--kv-type")) {
             NEED_VALUE;
             if (parse_kv_type(a, v, &kv_type)) goto done;
+        } else if (!strcmp(a, "--beam-size")) {
+            NEED_VALUE;
+            if (parse_group_size(a, v, &tp.decode.beam_size)) goto done;
+        } else if (!strcmp(a, "--best-of")) {
+            NEED_VALUE;
+            if (parse_group_size(a, v, &tp.decode.best_of)) goto done;
+        } else if (!strcmp(a, "--patience")) {
+            NEED_VALUE;
+            if (parse_patience(a, v, &tp.decode.patience)) goto done;
+            has_patience = 1;
+        } else if (!strcmp(a, "--length-penalty")) {
+            NEED_VALUE;
+            if (parse_length_penalty(a, v, &tp.decode.length_penalty)) goto done;
+        } else if (!strcmp(a, "--alignment-heads")) {
+            NEED_VALUE;
+            heads_spec = v;
+        } else if (!strcmp(a, "--word-timestamps")) {
+            tp.word_timestamps = 1;
         } else if (!strcmp(a, "--no-timestamps")) {
             tp.decode.without_timestamps = 1;
         } else if (!strcmp(a, "--no-condition-on-previous-text")) {
@@ -300,14 +390,13 @@ static int cmd_transcribe(int argc, char **argv) {
 #undef NEED_VALUE
 #undef NEED_NUMBER
     }
+    if (check_patience("--patience", has_patience, tp.decode.beam_size, "--beam-size")) goto done;
     if (!model_path) {
         fprintf(stderr, "amanuensis: no model given (-m MODEL or $AMANUENSIS_MODEL); try: make model MODEL=base.en\n");
-        rc = 2;
         goto done;
     }
     if (n_files == 0) {
         fprintf(stderr, "amanuensis: no input files\n");
-        rc = 2;
         goto done;
     }
     rc = 1;
@@ -325,6 +414,16 @@ static int cmd_transcribe(int argc, char **argv) {
     am_engine_params ep = am_engine_default_params();
     ep.max_batch = batch;
     ep.kv_type = kv_type;
+    am_align_head heads[AM_ALIGN_MAX_HEADS];
+    if (heads_spec) {
+        const int n_heads = parse_alignment_heads("--alignment-heads", m, heads_spec, heads);
+        if (n_heads < 0) {
+            rc = 2;
+            goto cleanup;
+        }
+        ep.alignment_heads = heads;
+        ep.n_alignment_heads = n_heads;
+    }
     if (!(tok = am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab)) ||
         !(dc = am_decoding_create(m, tok)) || !(mel = am_mel_create(m->mel_filters, m->hp.n_mels)) ||
         !(eng = am_engine_create(dc, &ep))) {
@@ -379,7 +478,8 @@ static int cmd_transcribe(int argc, char **argv) {
             failed = 1;
             continue;
         }
-        am_format_extra x = {.with_performance = 1, .processing_time_s = t_end - t0, .mode = "cli"};
+        am_format_extra x = {.with_performance = 1, .processing_time_s = t_end - t0, .mode = "cli",
+                             .with_words = tp.word_timestamps};
         char *body = NULL;
         if (am_format_render(tr, fmt, &x, &body, NULL)) {
             fprintf(stderr, "amanuensis: %s: %s\n", files[i].path, am_last_error());
@@ -446,6 +546,8 @@ static int cmd_serve(int argc, char **argv) {
     am_http_params hp = am_http_default_params();
     double upload_mb = 25, drain_timeout = 30, timeout = 60, d;
     int quiet = 0, rc = 2;
+    // where patience and the alignment heads came from (flag or environment), for the messages
+    const char *patience_from = NULL, *heads_from = "--alignment-heads";
     const char **keys = calloc((size_t)argc + 1, sizeof *keys); // --api-key values
     char *env_keys = NULL;
     int n_keys = 0;
@@ -458,13 +560,31 @@ static int cmd_serve(int argc, char **argv) {
     const char *v = getenv("AMANUENSIS_MAX_UPLOAD_MB");
     if (v && *v && serve_number("AMANUENSIS_MAX_UPLOAD_MB", v, 1e-6, 1e6, &upload_mb)) goto done;
     if (kv_type_from_env(&sp.kv_type)) goto done;
+    // decoding defaults from the environment (flags override them)
+    if ((v = getenv("AMANUENSIS_BEAM_SIZE")) && *v && parse_group_size("AMANUENSIS_BEAM_SIZE", v, &hp.beam_size))
+        goto done;
+    if ((v = getenv("AMANUENSIS_BEST_OF")) && *v && parse_group_size("AMANUENSIS_BEST_OF", v, &hp.best_of))
+        goto done;
+    if ((v = getenv("AMANUENSIS_PATIENCE")) && *v) {
+        if (parse_patience("AMANUENSIS_PATIENCE", v, &hp.patience)) goto done;
+        patience_from = "AMANUENSIS_PATIENCE";
+    }
+    if ((v = getenv("AMANUENSIS_LENGTH_PENALTY")) && *v &&
+        parse_length_penalty("AMANUENSIS_LENGTH_PENALTY", v, &hp.length_penalty))
+        goto done;
+    if ((v = getenv("AMANUENSIS_ALIGNMENT_HEADS")) && *v) {
+        sp.alignment_heads = v;
+        heads_from = "AMANUENSIS_ALIGNMENT_HEADS";
+    }
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         v = i + 1 < argc ? argv[i + 1] : NULL;
         static const char *const with_value[] = {"-m", "--model", "--host", "--port", "--batching",
                                                  "--max-batch-size", "--max-wait-ms", "--max-windows",
                                                  "--max-queue", "--max-upload-mb", "--timeout", "--drain-timeout",
-                                                 "--api-key", "--threads-http", "--kv-type"};
+                                                 "--api-key", "--threads-http", "--kv-type", "--beam-size",
+                                                 "--best-of", "--patience", "--length-penalty",
+                                                 "--alignment-heads"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
         if (known && !v) {
@@ -510,6 +630,18 @@ static int cmd_serve(int argc, char **argv) {
             hp.threads = (int)d;
         } else if (!strcmp(a, "--kv-type")) {
             if (parse_kv_type(a, v, &sp.kv_type)) goto done;
+        } else if (!strcmp(a, "--beam-size")) {
+            if (parse_group_size(a, v, &hp.beam_size)) goto done;
+        } else if (!strcmp(a, "--best-of")) {
+            if (parse_group_size(a, v, &hp.best_of)) goto done;
+        } else if (!strcmp(a, "--patience")) {
+            if (parse_patience(a, v, &hp.patience)) goto done;
+            patience_from = "--patience";
+        } else if (!strcmp(a, "--length-penalty")) {
+            if (parse_length_penalty(a, v, &hp.length_penalty)) goto done;
+        } else if (!strcmp(a, "--alignment-heads")) {
+            sp.alignment_heads = v;
+            heads_from = "--alignment-heads";
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
             continue;
@@ -529,6 +661,8 @@ static int cmd_serve(int argc, char **argv) {
             if (*k && n_keys < argc) keys[n_keys++] = k;
         }
     }
+    if (patience_from && check_patience(patience_from, 1, hp.beam_size, "--beam-size (or AMANUENSIS_BEAM_SIZE)"))
+        goto done;
     if (!model_path || !*model_path) {
         fprintf(stderr, "amanuensis: serve: no model given (-m MODEL or $AMANUENSIS_MODEL).\n"
                         "  get one with:  make model MODEL=base.en\n"
@@ -560,8 +694,18 @@ static int cmd_serve(int argc, char **argv) {
 
     rc = 1;
     const double t0 = am_time_s();
-    if (!(m = am_model_load(model_path)) ||
-        !(tok = am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab)) ||
+    if (!(m = am_model_load(model_path))) {
+        fprintf(stderr, "amanuensis: serve: %s\n", am_last_error());
+        goto cleanup;
+    }
+    if (sp.alignment_heads && *sp.alignment_heads) { // a usage error: checked here (exit 2), parsed by the scheduler
+        am_align_head heads[AM_ALIGN_MAX_HEADS];
+        if (parse_alignment_heads(heads_from, m, sp.alignment_heads, heads) < 0) {
+            rc = 2;
+            goto cleanup;
+        }
+    }
+    if (!(tok = am_tokenizer_create(m->vocab_bytes, m->vocab_len, m->n_file_vocab, m->hp.n_vocab)) ||
         !(metrics = am_metrics_create()) || !(sched = am_sched_create(m, tok, &sp, metrics)) ||
         !(http = am_http_start(&hp, sched, metrics, m, tok))) {
         fprintf(stderr, "amanuensis: serve: %s\n", am_last_error());
@@ -576,6 +720,12 @@ static int cmd_serve(int argc, char **argv) {
             m->name, am_model_is_multilingual(m) ? "multilingual" : "English-only", am_type_name(m->weight_type),
             1e3 * (am_time_s() - t0), sp.enable_batching ? "on" : "off", cfg.max_batch_size, cfg.max_wait_ms,
             cfg.max_windows, cfg.max_queue, upload_mb, timeout, drain_timeout, hp.threads, n_keys);
+    if (hp.beam_size || hp.best_of || !isnan(hp.length_penalty) || (sp.alignment_heads && *sp.alignment_heads))
+        fprintf(stderr,
+                "amanuensis: request defaults: beam_size %d (0 = greedy), best_of %d, patience %g, length_penalty %g; "
+                "alignment heads %s\n",
+                hp.beam_size, hp.best_of, hp.patience, hp.length_penalty,
+                sp.alignment_heads && *sp.alignment_heads ? sp.alignment_heads : "model default");
     const int v6 = strchr(hp.host, ':') != NULL;
     fprintf(stderr, "amanuensis: listening on http://%s%s%s:%d\n", v6 ? "[" : "", hp.host, v6 ? "]" : "",
             am_http_port(http));

@@ -7,11 +7,19 @@
 // chunked pieces); every error class (400 fields / audio, 401, 404, 405, 413
 // by Content-Length and while streaming, 429 + Retry-After, 504, 503 while
 // draining); client disconnect -> cancellation; a little multipart fuzzing;
-// SIGTERM with a request in flight (it still gets 200, the process exits 0).
+// SIGTERM with a request in flight (it still gets 200, the process exits 0);
+// word timestamps (timestamp_granularities[]=word in verbose_json) and the
+// decoding fields beam_size / best_of / patience / length_penalty, with their
+// server-wide defaults (flags and environment).
+//
+// Checks marked [engine] test what the engine computes for word timestamps
+// (non-empty words inside the audio, a word for every segment with text);
+// the rest is the HTTP and format plumbing.
 //
 // Most transcriptions pass temperature_inc=0 (the random-weight fixture would
 // otherwise run every fallback temperature) and run concurrently.
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -539,20 +547,42 @@ static void case_errors(server *s) {
         int file; // 0 none, 1 jfk, 2 garbage, 3 empty
         long status;
         const char *param;
+        const char *msg[3]; // in error.message (optional)
     } cases[] = {
-        {"missing file", {"model", "whisper-1", NULL}, 0, 400, "file"},
-        {"bad response_format", {"response_format", "xml", NULL}, 1, 400, "response_format"},
-        {"temperature 5", {"temperature", "5", NULL}, 1, 400, "temperature"},
-        {"temperature nan", {"temperature", "nan", NULL}, 1, 400, "temperature"},
-        {"temperature_inc 2", {"temperature_inc", "2", NULL}, 1, 400, "temperature_inc"},
-        {"unknown language", {"language", "klingon", NULL}, 1, 400, "language"},
-        {"word granularity", {"timestamp_granularities[]", "segment", "timestamp_granularities[]", "word", NULL}, 1,
-         400, "timestamp_granularities"},
-        {"bad granularity", {"timestamp_granularities[]", "sentence", NULL}, 1, 400, "timestamp_granularities"},
-        {"stream true", {"stream", "true", NULL}, 1, 400, "stream"},
-        {"bad priority", {"priority", "high", NULL}, 1, 400, "priority"},
-        {"garbage audio", {"temperature_inc", "0", NULL}, 2, 400, "file"},
-        {"empty file", {"temperature_inc", "0", NULL}, 3, 400, "file"},
+        {"missing file", {"model", "whisper-1", NULL}, 0, 400, "file", {NULL}},
+        {"bad response_format", {"response_format", "xml", NULL}, 1, 400, "response_format", {NULL}},
+        {"temperature 5", {"temperature", "5", NULL}, 1, 400, "temperature", {NULL}},
+        {"temperature nan", {"temperature", "nan", NULL}, 1, 400, "temperature", {NULL}},
+        {"temperature_inc 2", {"temperature_inc", "2", NULL}, 1, 400, "temperature_inc", {NULL}},
+        {"unknown language", {"language", "klingon", NULL}, 1, 400, "language", {NULL}},
+        {"word granularity, default json",
+         {"timestamp_granularities[]", "segment", "timestamp_granularities[]", "word", NULL}, 1, 400,
+         "timestamp_granularities", {"verbose_json"}},
+        {"word granularity with json", {"response_format", "json", "timestamp_granularities[]", "word", NULL}, 1, 400,
+         "timestamp_granularities", {"verbose_json"}},
+        {"word granularity with text", {"response_format", "text", "timestamp_granularities[]", "word", NULL}, 1, 400,
+         "timestamp_granularities", {"verbose_json"}},
+        {"word granularity with srt", {"response_format", "srt", "timestamp_granularities[]", "word", NULL}, 1, 400,
+         "timestamp_granularities", {"verbose_json"}},
+        {"word granularity with vtt", {"timestamp_granularities[]", "word", "response_format", "vtt", NULL}, 1, 400,
+         "timestamp_granularities", {"verbose_json"}},
+        {"bad granularity", {"timestamp_granularities[]", "sentence", NULL}, 1, 400, "timestamp_granularities", {NULL}},
+        {"beam_size 0", {"beam_size", "0", NULL}, 1, 400, "beam_size", {"beam_size", "between 1 and 16"}},
+        {"beam_size 17", {"beam_size", "17", NULL}, 1, 400, "beam_size", {"beam_size", "between 1 and 16"}},
+        {"beam_size abc", {"beam_size", "abc", NULL}, 1, 400, "beam_size", {"beam_size", "between 1 and 16"}},
+        {"beam_size 2.5", {"beam_size", "2.5", NULL}, 1, 400, "beam_size", {"integer"}},
+        {"best_of 0", {"best_of", "0", NULL}, 1, 400, "best_of", {"best_of", "between 1 and 16"}},
+        {"best_of 17", {"best_of", "17", NULL}, 1, 400, "best_of", {"best_of", "between 1 and 16"}},
+        {"patience without beam_size", {"patience", "2", NULL}, 1, 400, "patience", {"beam_size"}},
+        {"patience 0", {"beam_size", "2", "patience", "0", NULL}, 1, 400, "patience", {"greater than 0"}},
+        {"patience -1", {"beam_size", "2", "patience", "-1", NULL}, 1, 400, "patience", {"greater than 0"}},
+        {"patience abc", {"beam_size", "2", "patience", "abc", NULL}, 1, 400, "patience", {"greater than 0"}},
+        {"length_penalty 1.5", {"length_penalty", "1.5", NULL}, 1, 400, "length_penalty", {"between 0 and 1"}},
+        {"length_penalty -0.1", {"length_penalty", "-0.1", NULL}, 1, 400, "length_penalty", {"between 0 and 1"}},
+        {"stream true", {"stream", "true", NULL}, 1, 400, "stream", {NULL}},
+        {"bad priority", {"priority", "high", NULL}, 1, 400, "priority", {NULL}},
+        {"garbage audio", {"temperature_inc", "0", NULL}, 2, 400, "file", {NULL}},
+        {"empty file", {"temperature_inc", "0", NULL}, 3, 400, "file", {NULL}},
     };
     const int n = (int)AM_ARRAY_LEN(cases);
     xfer xs[AM_ARRAY_LEN(cases) + 1];
@@ -565,6 +595,13 @@ static void case_errors(server *s) {
     run_all(xs, n);
     for (int i = 0; i < n; i++) {
         expect_error(&xs[i], cases[i].label, cases[i].status, cases[i].param);
+        for (int k = 0; k < 3 && cases[i].msg[k]; k++) {
+            cJSON *o = cJSON_Parse(xs[i].body.p ? xs[i].body.p : "");
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "error"), "message");
+            CHECKF(cJSON_IsString(m) && strstr(m->valuestring, cases[i].msg[k]), "%s: error message lacks '%s': %s",
+                   cases[i].label, cases[i].msg[k], xs[i].body.p ? xs[i].body.p : "");
+            cJSON_Delete(o);
+        }
         xfer_free(&xs[i]);
     }
     // not multipart
@@ -599,6 +636,259 @@ static void case_errors(server *s) {
     xfer_free(&x);
     free(body.p);
     free(junk);
+}
+
+// ---------------------------------------------------------------- word timestamps
+static int has_space_around(const char *t) {
+    const char *p = t;
+    return am_decode_strip(&p, strlen(t)) != strlen(t);
+}
+
+static int is_blank(const char *t) {
+    const char *p = t;
+    return am_decode_strip(&p, strlen(t)) == 0;
+}
+
+// Text made only of words " [A-Za-z0-9]+" (the reference cuts it exactly at its spaces).
+static int plain_words(const char *t) {
+    if (*t != ' ') return 0;
+    for (const char *p = t; *p; p++) {
+        if (*p == ' ' && !isalnum((unsigned char)p[1])) return 0;
+        if (*p != ' ' && !isalnum((unsigned char)*p)) return 0;
+    }
+    return 1;
+}
+
+// One word object: its keys, text and times (0 <= start <= end inside the
+// audio; the reference's clamp of a long last word to its start + the median
+// word duration may end it up to 0.2 s after the last jump time).
+static void check_word(const char *label, int k, const cJSON *w, int top_level, double duration) {
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, w) n++;
+    const cJSON *word = cJSON_GetObjectItemCaseSensitive(w, "word");
+    const cJSON *start = cJSON_GetObjectItemCaseSensitive(w, "start");
+    const cJSON *end = cJSON_GetObjectItemCaseSensitive(w, "end");
+    const cJSON *prob = cJSON_GetObjectItemCaseSensitive(w, "probability");
+    CHECKF(n == (top_level ? 3 : 4) && cJSON_IsString(word) && cJSON_IsNumber(start) && cJSON_IsNumber(end) &&
+               (top_level || cJSON_IsNumber(prob)),
+           "%s: word %d is not {word, start, end%s}", label, k, top_level ? "" : ", probability");
+    if (!cJSON_IsString(word) || !cJSON_IsNumber(start) || !cJSON_IsNumber(end)) return;
+    if (top_level) // OpenAI's words come without the leading space
+        CHECKF(!has_space_around(word->valuestring), "%s: top-level word %d '%s' is not stripped", label, k,
+               word->valuestring);
+    const double a = start->valuedouble, z = end->valuedouble;
+    CHECKF(a >= 0 && a <= z && a <= duration + 0.01 && z <= duration + 0.25,
+           "[engine] %s: word %d '%s' [%g, %g] outside [0, %g] or reversed", label, k, word->valuestring, a, z,
+           duration);
+    if (cJSON_IsNumber(prob))
+        CHECKF(prob->valuedouble >= 0 && prob->valuedouble <= 1, "[engine] %s: word %d probability %g", label, k,
+               prob->valuedouble);
+}
+
+// seek of segment i (-1 when absent).
+static double seg_seek(const cJSON *segs, int i) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(segs, i), "seek");
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+// A verbose_json body with word timestamps: the top-level "words" (OpenAI's),
+// and with_segments: segments each with their "words" (the reference's),
+// consistent with the top-level list. The reference hands each segment words
+// by counting tokens after the split and the punctuation merge, so a word may
+// cross a segment boundary and a segment may get none; per window (segments
+// of one seek): words when it has text, and the words spell its text unless
+// a segment was cleared or holds a partial character. In a window of plain
+// words every segment gets exactly its own words.
+static void check_words_body(const char *label, const xfer *x, int with_segments) {
+    cJSON *o = cJSON_Parse(x->body.p ? x->body.p : "");
+    CHECKF(o != NULL, "%s: body is not JSON", label);
+    if (!o) return;
+    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(o, "duration");
+    const double duration = cJSON_IsNumber(dur) ? dur->valuedouble : 0;
+    CHECKF(duration > 10.9 && duration < 11.1, "%s: duration %g", label, duration);
+    const cJSON *words = cJSON_GetObjectItemCaseSensitive(o, "words");
+    const cJSON *segs = cJSON_GetObjectItemCaseSensitive(o, "segments");
+    CHECKF(cJSON_IsArray(words), "%s: no top-level \"words\" array", label);
+    CHECKF(with_segments ? cJSON_IsArray(segs) : segs == NULL, "%s: \"segments\" %s", label,
+           with_segments ? "missing" : "present although only words were asked for");
+    const int n_words = cJSON_GetArraySize(words);
+    CHECKF(n_words > 0, "[engine] %s: the top-level \"words\" array is empty", label);
+    for (int k = 0; k < n_words; k++) check_word(label, k, cJSON_GetArrayItem(words, k), 1, duration);
+    if (!with_segments || !cJSON_IsArray(segs)) {
+        cJSON_Delete(o);
+        return;
+    }
+    const int n_segs = cJSON_GetArraySize(segs);
+    int k_top = 0, cleared = 0, clean_windows = 0;
+    for (int i = 0; i < n_segs;) {
+        const double seek = seg_seek(segs, i);
+        int e = i;
+        while (e < n_segs && seg_seek(segs, e) == seek) e++;
+        buf win_text = {0}, win_words = {0};
+        int any_text = 0, window_words = 0, clean = 1, skip_concat = 0;
+        for (int k = i; k < e; k++) {
+            const cJSON *text = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(segs, k), "text");
+            if (!cJSON_IsString(text)) continue;
+            clean &= plain_words(text->valuestring);
+            any_text |= !is_blank(text->valuestring);
+            if (is_blank(text->valuestring)) cleared++, skip_concat = 1;
+            skip_concat |= strstr(text->valuestring, "\xef\xbf\xbd") != NULL;
+        }
+        for (int k = i; k < e; k++) {
+            const cJSON *seg = cJSON_GetArrayItem(segs, k);
+            const cJSON *text = cJSON_GetObjectItemCaseSensitive(seg, "text");
+            const cJSON *sw = cJSON_GetObjectItemCaseSensitive(seg, "words");
+            CHECKF(cJSON_IsString(text) && cJSON_IsArray(sw), "%s: segment %d lacks text or \"words\"", label, k);
+            if (!cJSON_IsString(text) || !cJSON_IsArray(sw)) continue;
+            const int n = cJSON_GetArraySize(sw);
+            if (is_blank(text->valuestring))
+                CHECKF(n == 0, "[engine] %s: cleared segment %d has %d words", label, k, n);
+            buf_str(&win_text, text->valuestring);
+            buf mine = {0};
+            for (int w = 0; w < n; w++, k_top++) {
+                const cJSON *wd = cJSON_GetArrayItem(sw, w);
+                check_word(label, k_top, wd, 0, duration);
+                const cJSON *ww = cJSON_GetObjectItemCaseSensitive(wd, "word");
+                if (!cJSON_IsString(ww)) continue;
+                buf_str(&win_words, ww->valuestring);
+                buf_str(&mine, ww->valuestring);
+                // the top-level list is the segments' words in order, stripped
+                const cJSON *t = cJSON_GetArrayItem(words, k_top);
+                const cJSON *tw = cJSON_GetObjectItemCaseSensitive(t, "word");
+                const cJSON *ts = cJSON_GetObjectItemCaseSensitive(t, "start");
+                const cJSON *te = cJSON_GetObjectItemCaseSensitive(t, "end");
+                const char *p = ww->valuestring;
+                const size_t len = am_decode_strip(&p, strlen(p));
+                CHECKF(cJSON_IsString(tw) && strlen(tw->valuestring) == len && !strncmp(tw->valuestring, p, len) &&
+                           cJSON_IsNumber(ts) && cJSON_IsNumber(te) &&
+                           ts->valuedouble == cJSON_GetObjectItemCaseSensitive(wd, "start")->valuedouble &&
+                           te->valuedouble == cJSON_GetObjectItemCaseSensitive(wd, "end")->valuedouble,
+                       "%s: top-level word %d differs from segment %d word %d", label, k_top, k, w);
+            }
+            window_words += n;
+            if (clean)
+                CHECKF(mine.p && !strcmp(mine.p, text->valuestring),
+                       "[engine] %s: segment %d '%.80s' has the words '%.80s'", label, k, text->valuestring,
+                       mine.p ? mine.p : "");
+            free(mine.p);
+        }
+        if (any_text) {
+            CHECKF(window_words >= 1, "[engine] %s: the window at seek %g (segments %d..%d) has text but no words",
+                   label, seek, i, e - 1);
+            if (!skip_concat)
+                CHECKF(win_words.p && win_text.p && !strcmp(win_words.p, win_text.p),
+                       "[engine] %s: the words of the window at seek %g do not spell its text:\n  words: '%.200s'\n"
+                       "  text:  '%.200s'",
+                       label, seek, win_words.p ? win_words.p : "", win_text.p ? win_text.p : "");
+        }
+        clean_windows += clean && any_text;
+        free(win_text.p);
+        free(win_words.p);
+        i = e;
+    }
+    CHECKF(k_top == n_words, "%s: %d words in the segments, %d at the top level", label, k_top, n_words);
+    printf("  %s: %d words in %d segments (%d cleared; %d windows of plain words checked segment by segment)\n",
+           label, n_words, n_segs, cleared, clean_windows);
+    cJSON_Delete(o);
+}
+
+// Word timestamps and the decoding fields, all requests at once.
+static void case_words(server *s) {
+    enum { BOTH, WORDS_ONLY, WORD_THEN_SEGMENT, BEAM, BEAM_JSON, BEST_OF, N };
+    static const char *const f[N][16] = {
+        [BOTH] = {"response_format", "verbose_json", "timestamp_granularities[]", "word", "timestamp_granularities[]",
+                  "segment", "temperature_inc", "0", NULL},
+        [WORDS_ONLY] = {"response_format", "verbose_json", "timestamp_granularities[]", "word", "temperature_inc", "0",
+                        NULL},
+        // the order of the granularities does not matter; the field name without [] works too
+        [WORD_THEN_SEGMENT] = {"timestamp_granularities", "segment", "timestamp_granularities[]", "word",
+                               "response_format", "verbose_json", "temperature_inc", "0", NULL},
+        [BEAM] = {"response_format", "verbose_json", "beam_size", "2", "patience", "1.5", "length_penalty", "0.5",
+                  "best_of", "2", "temperature_inc", "0", NULL},
+        [BEAM_JSON] = {"beam_size", "16", "length_penalty", "0", "temperature_inc", "0", NULL},
+        [BEST_OF] = {"response_format", "verbose_json", "best_of", "3", "temperature", "0.5", "temperature_inc", "0",
+                     NULL},
+    };
+    xfer xs[N];
+    for (int i = 0; i < N; i++) {
+        xfer_init(&xs[i], s, "/v1/audio/transcriptions", NULL);
+        xfer_form(&xs[i], f[i], g_audio, g_audio_len, "jfk.wav", "audio/x-wav");
+    }
+    const double t0 = am_time_s();
+    run_all(xs, N);
+    printf("  %d word / beam requests in %.2f s\n", N, am_time_s() - t0);
+    check_transcript(&xs[BOTH], "words + segments", AM_FMT_VERBOSE_JSON);
+    if (xs[BOTH].status == 200) check_words_body("words + segments", &xs[BOTH], 1);
+    // no segments: check_transcript would ask for them
+    CHECKF(xs[WORDS_ONLY].status == 200, "words only: status %ld: %s", xs[WORDS_ONLY].status,
+           xs[WORDS_ONLY].body.p ? xs[WORDS_ONLY].body.p : "");
+    if (xs[WORDS_ONLY].status == 200) {
+        cJSON *o = cJSON_Parse(xs[WORDS_ONLY].body.p);
+        int n = 0;
+        char keys[256] = "";
+        const cJSON *it;
+        cJSON_ArrayForEach(it, o) {
+            if (n++) strcat(keys, ",");
+            strncat(keys, it->string, 40);
+        }
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,performance"), "words only: keys '%s'", keys);
+        cJSON_Delete(o);
+        check_words_body("words only", &xs[WORDS_ONLY], 0);
+    }
+    check_transcript(&xs[WORD_THEN_SEGMENT], "segment + word", AM_FMT_VERBOSE_JSON);
+    if (xs[WORD_THEN_SEGMENT].status == 200) check_words_body("segment + word", &xs[WORD_THEN_SEGMENT], 1);
+    // beams and best-of: accepted; without word granularity there are no words
+    check_transcript(&xs[BEAM], "beam_size 2", AM_FMT_VERBOSE_JSON);
+    check_transcript(&xs[BEAM_JSON], "beam_size 16, json", AM_FMT_JSON);
+    check_transcript(&xs[BEST_OF], "best_of 3", AM_FMT_VERBOSE_JSON);
+    for (int i = BEAM; i < N; i++) {
+        CHECKF(xs[i].body.p && !strstr(xs[i].body.p, "\"words\""), "request %d: words without the word granularity",
+               i);
+        xfer_free(&xs[i]);
+    }
+    for (int i = 0; i < BEAM; i++) xfer_free(&xs[i]);
+}
+
+// Server-wide decoding defaults (flags and environment) and alignment heads:
+// patience is accepted without a request beam_size when the server has one;
+// the request's fields still override the defaults and are still checked.
+static void case_decode_defaults(void) {
+    server s;
+    const char *args[] = {"--beam-size", "2", "--best-of", "2", "--alignment-heads", "1,0;1,1", NULL};
+    setenv("AMANUENSIS_LENGTH_PENALTY", "0.5", 1);
+    setenv("AMANUENSIS_PATIENCE", "1.5", 1);
+    const int started = server_start(&s, args);
+    unsetenv("AMANUENSIS_LENGTH_PENALTY");
+    unsetenv("AMANUENSIS_PATIENCE");
+    if (started) {
+        CHECKF(0, "defaults server did not start");
+        return;
+    }
+    CHECKF(log_wait(&s, "beam_size 2", 2) && log_wait(&s, "length_penalty 0.5", 1) && log_wait(&s, "patience 1.5", 1) &&
+               log_wait(&s, "alignment heads 1,0;1,1", 1),
+           "the startup log does not show the request defaults");
+    enum { PATIENCE, OVERRIDE, BAD_BEAM, WORDS, N };
+    static const char *const f[N][12] = {
+        [PATIENCE] = {"patience", "2", "temperature_inc", "0", NULL},
+        [OVERRIDE] = {"beam_size", "1", "best_of", "1", "length_penalty", "1", "temperature_inc", "0", NULL},
+        [BAD_BEAM] = {"beam_size", "17", "temperature_inc", "0", NULL},
+        [WORDS] = {"response_format", "verbose_json", "timestamp_granularities[]", "word", "timestamp_granularities[]",
+                   "segment", "temperature_inc", "0", NULL},
+    };
+    xfer xs[N];
+    for (int i = 0; i < N; i++) {
+        xfer_init(&xs[i], &s, "/v1/audio/transcriptions", NULL);
+        xfer_form(&xs[i], f[i], g_audio, g_audio_len, "jfk.wav", "audio/x-wav");
+    }
+    run_all(xs, N);
+    check_transcript(&xs[PATIENCE], "patience with the server's beam size", AM_FMT_JSON);
+    check_transcript(&xs[OVERRIDE], "request overrides the defaults", AM_FMT_JSON);
+    expect_error(&xs[BAD_BEAM], "beam_size 17 on a server with a default", 400, "beam_size");
+    check_transcript(&xs[WORDS], "words with explicit alignment heads", AM_FMT_VERBOSE_JSON);
+    if (xs[WORDS].status == 200) check_words_body("words with explicit alignment heads", &xs[WORDS], 1);
+    for (int i = 0; i < N; i++) xfer_free(&xs[i]);
+    CHECKF(server_stop(&s, SIGTERM, 30) == 0, "defaults server exit");
 }
 
 static uint64_t xorshift(uint64_t *s) {
@@ -843,6 +1133,11 @@ int main(void) {
     unsetenv("ENABLE_BATCHING");
     unsetenv("BATCH_MAX_SIZE");
     unsetenv("BATCH_MAX_WAIT_MS");
+    unsetenv("AMANUENSIS_BEAM_SIZE");
+    unsetenv("AMANUENSIS_BEST_OF");
+    unsetenv("AMANUENSIS_PATIENCE");
+    unsetenv("AMANUENSIS_LENGTH_PENALTY");
+    unsetenv("AMANUENSIS_ALIGNMENT_HEADS");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const double t0 = am_time_s();
     double t = t0;
@@ -864,6 +1159,8 @@ int main(void) {
         STEP("success");
         case_errors(&s);
         STEP("errors");
+        case_words(&s);
+        STEP("words");
         case_fuzz(&s);
         STEP("fuzz");
         case_disconnect(&s);
@@ -878,6 +1175,8 @@ int main(void) {
     STEP("queue full");
     case_timeout();
     STEP("timeout");
+    case_decode_defaults();
+    STEP("defaults");
     case_drain();
     STEP("drain");
     printf("e2e_http: %.1f s\n", am_time_s() - t0);

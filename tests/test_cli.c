@@ -1,8 +1,12 @@
 // test_cli.c — the `amanuensis transcribe` command line, run as a child
 // process: every response format equals the library's rendering of the
 // transcript computed in-process, several files at once give the single-file
-// results in order, errors exit nonzero with a useful message, and
-// scripts/download-model.sh fails cleanly when it cannot download.
+// results in order, errors exit nonzero with a useful message (bad options
+// exit 2, for `serve` too), the word-timestamp and beam-search options give
+// the library's results, and scripts/download-model.sh fails cleanly when it
+// cannot download.
+//
+// Checks marked [engine] need the engine's word timestamps (non-empty words).
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -173,9 +177,11 @@ typedef struct {
     am_mel *mel;
 } model_ctx;
 
-// Transcribe a file in-process with the CLI's defaults plus temperature_inc
-// 0, alone in its engine as a single-file CLI run does. NULL on failure.
-static am_job *transcribe_file(model_ctx *c, const char *path) {
+// Transcribe a file in-process with p (NULL: the CLI's defaults plus
+// temperature_inc 0) and alignment heads (NULL: the model's), alone in its
+// engine as a single-file CLI run does. NULL on failure.
+static am_job *transcribe_file_with(model_ctx *c, const char *path, const am_transcribe_params *params,
+                                    const am_align_head *heads, int n_heads) {
     float *pcm = NULL;
     size_t ns = 0;
     am_mel_result r;
@@ -189,25 +195,33 @@ static am_job *transcribe_file(model_ctx *c, const char *path) {
     if (mrc) return NULL;
     am_transcribe_params p = am_transcribe_default_params();
     p.decode.temperature_inc = 0;
+    if (params) p = *params;
     am_job *job = am_job_create(c->dc, &r, &p);
     CHECKF(job != NULL, "job: %s", am_last_error());
     if (!job) {
         am_mel_free_result(&r);
         return NULL;
     }
-    am_engine *eng = am_engine_create(c->dc, NULL);
+    am_engine_params ep = am_engine_default_params();
+    ep.alignment_heads = heads;
+    ep.n_alignment_heads = n_heads;
+    am_engine *eng = am_engine_create(c->dc, &ep);
     CHECKF(eng && am_engine_add(eng, job) == 0 && am_engine_run(eng, 0) == 0, "engine: %s", am_last_error());
     CHECKF(am_job_transcript(job) != NULL, "%s: no transcript", path);
     am_engine_free(eng);
     return job;
 }
 
-static char *lib_render(const am_transcript *tr, am_format f) {
+static am_job *transcribe_file(model_ctx *c, const char *path) { return transcribe_file_with(c, path, NULL, NULL, 0); }
+
+static char *lib_render_x(const am_transcript *tr, am_format f, const am_format_extra *x) {
     char *s = NULL;
     if (!tr) return NULL;
-    CHECKF(am_format_render(tr, f, NULL, &s, NULL) == 0, "render: %s", am_last_error());
+    CHECKF(am_format_render(tr, f, x, &s, NULL) == 0, "render: %s", am_last_error());
     return s;
 }
+
+static char *lib_render(const am_transcript *tr, am_format f) { return lib_render_x(tr, f, NULL); }
 
 // ---------------------------------------------------------------- checks
 // The "performance" object of a CLI JSON body: 4 keys, mode "cli".
@@ -231,15 +245,16 @@ static void check_performance(const char *label, const cJSON *o, double duration
     CHECKF(cJSON_IsString(m) && !strcmp(m->valuestring, "cli"), "%s: mode", label);
 }
 
-// A CLI JSON body (one line) against the library's rendering of tr: equal
-// after removing "performance" from the CLI's.
-static void check_json_body(const char *label, const char *line, size_t len, const am_transcript *tr, am_format f) {
+// A CLI JSON body (one line) against the library's rendering of tr (with
+// extras x, e.g. words): equal after removing "performance" from the CLI's.
+static void check_json_body_x(const char *label, const char *line, size_t len, const am_transcript *tr, am_format f,
+                              const am_format_extra *x) {
     char *copy = malloc(len + 1);
     memcpy(copy, line, len);
     copy[len] = 0;
     cJSON *got = cJSON_Parse(copy);
     CHECKF(got != NULL, "%s: stdout is not JSON: %.200s", label, copy);
-    char *want_s = lib_render(tr, f);
+    char *want_s = lib_render_x(tr, f, x);
     cJSON *want = want_s ? cJSON_Parse(want_s) : NULL;
     if (got && want) {
         check_performance(label, got, tr->duration);
@@ -262,6 +277,10 @@ static void check_json_body(const char *label, const char *line, size_t len, con
     cJSON_Delete(want);
     free(want_s);
     free(copy);
+}
+
+static void check_json_body(const char *label, const char *line, size_t len, const am_transcript *tr, am_format f) {
+    check_json_body_x(label, line, len, tr, f, NULL);
 }
 
 static int near_eq(double a, double b) { return fabs(a - b) <= 1e-5 * fmax(fabs(a), fabs(b)); }
@@ -494,12 +513,31 @@ static void test_errors(const char *model, const char *jfk, const char *ml_model
         {"--temperature-inc", "nan", {"not a number"}},
         {"--task", "summarize", {"transcribe", "translate"}},
         {"--batch", "0", {"batch"}},
+        {"--beam-size", "0", {"--beam-size", "between 1 and 16"}},
+        {"--beam-size", "17", {"--beam-size", "between 1 and 16"}},
+        {"--beam-size", "abc", {"--beam-size", "integer", "'abc'"}},
+        {"--beam-size", "2.5", {"--beam-size", "integer"}},
+        {"--best-of", "0", {"--best-of", "between 1 and 16"}},
+        {"--best-of", "17", {"--best-of", "between 1 and 16"}},
+        {"--patience", "0", {"--patience", "greater than 0"}},
+        {"--patience", "-1", {"--patience", "greater than 0"}},
+        {"--patience", "abc", {"--patience", "greater than 0"}},
+        {"--patience", "2", {"--patience", "requires --beam-size"}}, // without --beam-size
+        {"--length-penalty", "1.5", {"--length-penalty", "between 0 and 1"}},
+        {"--length-penalty", "-0.1", {"--length-penalty", "between 0 and 1"}},
+        {"--length-penalty", "nan", {"--length-penalty", "between 0 and 1"}},
+        {"--alignment-heads", "2,0", {"--alignment-heads", "2,0"}}, // the fixture has 2 layers x 2 heads
+        {"--alignment-heads", "0,2", {"--alignment-heads"}},
+        {"--alignment-heads", "-1,0", {"--alignment-heads"}},
+        {"--alignment-heads", "large-v3", {"--alignment-heads", "large-v3"}},
+        {"--alignment-heads", "nonsense", {"--alignment-heads", "nonsense"}},
     };
     for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
         const char *argv[] = {BIN, "transcribe", "-m", model, bad[i].opt, bad[i].val, jfk, NULL};
         if (!bad[i].val) argv[5] = jfk, argv[6] = NULL;
         proc r = run(argv, NULL, NULL);
-        CHECKF(r.status != 0 && r.status < 128, "%s %s: exit %d", bad[i].opt, bad[i].val ? bad[i].val : "", r.status);
+        // usage errors exit 2 (a bad model file or audio: 1)
+        CHECKF(r.status == 2, "%s %s: exit %d, want 2", bad[i].opt, bad[i].val ? bad[i].val : "", r.status);
         for (int k = 0; k < 5 && bad[i].msg[k]; k++)
             CHECKF(strstr(r.err, bad[i].msg[k]) != NULL, "%s %s: stderr lacks '%s': '%s'", bad[i].opt,
                    bad[i].val ? bad[i].val : "", bad[i].msg[k], r.err);
@@ -511,8 +549,13 @@ static void test_errors(const char *model, const char *jfk, const char *ml_model
     {
         const char *argv[] = {BIN, "transcribe", "-m", model, "--language", NULL};
         proc r = run(argv, NULL, NULL);
-        CHECKF(r.status != 0 && strstr(r.err, "needs a value"), "--language without a value: exit %d '%s'", r.status,
+        CHECKF(r.status == 2 && strstr(r.err, "needs a value"), "--language without a value: exit %d '%s'", r.status,
                r.err);
+        proc_free(&r);
+        const char *argv1[] = {BIN, "transcribe", "-m", model, jfk, "--beam-size", NULL};
+        r = run(argv1, NULL, NULL);
+        CHECKF(r.status == 2 && strstr(r.err, "--beam-size needs a value"), "--beam-size without a value: exit %d '%s'",
+               r.status, r.err);
         proc_free(&r);
         const char *argv2[] = {BIN, "transcribe", "-m", model, NULL};
         r = run(argv2, NULL, NULL);
@@ -543,6 +586,138 @@ static void test_errors(const char *model, const char *jfk, const char *ml_model
         proc_free(&r);
     } else {
         SKIP_CASE("klingon on the multilingual model", "ggml-test-ml.bin not found");
+    }
+}
+
+// --word-timestamps, --alignment-heads and the beam options: the library's
+// results with the same parameters.
+static void test_decode_options(model_ctx *c, const char *model, const char *jfk) {
+    am_transcribe_params pw = am_transcribe_default_params(), pb = pw;
+    pw.decode.temperature_inc = pb.decode.temperature_inc = 0;
+    pw.word_timestamps = 1;
+    pb.decode.beam_size = 2;
+    pb.decode.patience = 1.5;
+    pb.decode.length_penalty = 0.5;
+    pb.decode.best_of = 3;
+    am_align_head heads[AM_ALIGN_MAX_HEADS];
+    const int n_heads = am_align_parse_heads(c->m, "1,0;1,1", heads, AM_ALIGN_MAX_HEADS);
+    CHECKF(n_heads == 2, "am_align_parse_heads(\"1,0;1,1\"): %d (%s)", n_heads, am_last_error());
+    am_job *jw = transcribe_file_with(c, jfk, &pw, NULL, 0);
+    am_job *jh = n_heads == 2 ? transcribe_file_with(c, jfk, &pw, heads, n_heads) : NULL;
+    am_job *jb = transcribe_file_with(c, jfk, &pb, NULL, 0);
+    const am_transcript *tw = jw ? am_job_transcript(jw) : NULL, *th = jh ? am_job_transcript(jh) : NULL;
+    const am_transcript *tb = jb ? am_job_transcript(jb) : NULL;
+    const am_format_extra words = {.with_words = 1};
+    if (tw) { // verbose_json with words: segment words and top-level words
+        const char *argv[] = {BIN, "transcribe", "-q", "-m", model, "--temperature-inc", "0", "--word-timestamps", "-f",
+                              "verbose_json", jfk, NULL};
+        proc r = run(argv, NULL, NULL);
+        CHECKF(r.status == 0, "--word-timestamps: exit %d: %s", r.status, r.err);
+        check_json_body_x("--word-timestamps", r.out, r.out_len ? r.out_len - 1 : 0, tw, AM_FMT_VERBOSE_JSON, &words);
+        cJSON *o = cJSON_Parse(r.out);
+        const cJSON *top = cJSON_GetObjectItemCaseSensitive(o, "words");
+        const cJSON *segs = cJSON_GetObjectItemCaseSensitive(o, "segments");
+        CHECKF(cJSON_IsArray(top) && cJSON_IsArray(segs), "--word-timestamps: no top-level words or no segments");
+        int seg_words = 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, segs) {
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(it, "words");
+            CHECKF(cJSON_IsArray(w), "--word-timestamps: a segment without \"words\"");
+            seg_words += cJSON_GetArraySize(w);
+        }
+        CHECKF(cJSON_GetArraySize(top) == seg_words, "--word-timestamps: %d top-level words, %d in the segments",
+               cJSON_GetArraySize(top), seg_words);
+        CHECKF(seg_words > 0, "[engine] --word-timestamps: no words");
+        cJSON_Delete(o);
+        proc_free(&r);
+        // srt: the segments (their times taken from the words), no words
+        const char *argv2[] = {BIN, "transcribe", "-q", "-m", model, "--temperature-inc", "0", "--word-timestamps",
+                               "-f", "srt", jfk, NULL};
+        r = run(argv2, NULL, NULL);
+        char *want = lib_render(tw, AM_FMT_SRT);
+        CHECKF(r.status == 0 && want && !strcmp(r.out, want), "--word-timestamps srt: exit %d, differs:\n%s\n---\n%s",
+               r.status, r.out, want ? want : "(null)");
+        free(want);
+        proc_free(&r);
+    }
+    if (th) {
+        const char *argv[] = {BIN, "transcribe", "-q", "-m", model, "--temperature-inc", "0", "--word-timestamps",
+                              "--alignment-heads", "1,0;1,1", "-f", "verbose_json", jfk, NULL};
+        proc r = run(argv, NULL, NULL);
+        CHECKF(r.status == 0, "--alignment-heads: exit %d: %s", r.status, r.err);
+        check_json_body_x("--alignment-heads 1,0;1,1", r.out, r.out_len ? r.out_len - 1 : 0, th, AM_FMT_VERBOSE_JSON,
+                          &words);
+        proc_free(&r);
+    }
+    if (tb) {
+        const char *argv[] = {BIN, "transcribe", "-q", "-m", model, "--temperature-inc", "0", "--beam-size", "2",
+                              "--patience", "1.5", "--length-penalty", "0.5", "--best-of", "3", "-f", "verbose_json",
+                              jfk, NULL};
+        proc r = run(argv, NULL, NULL);
+        CHECKF(r.status == 0, "--beam-size 2: exit %d: %s", r.status, r.err);
+        check_json_body("--beam-size 2", r.out, r.out_len ? r.out_len - 1 : 0, tb, AM_FMT_VERBOSE_JSON);
+        CHECKF(!strstr(r.out, "\"words\""), "--beam-size 2 without --word-timestamps has words");
+        proc_free(&r);
+    }
+    am_job_free(jw);
+    am_job_free(jh);
+    am_job_free(jb);
+}
+
+// serve: bad decoding options (flags and environment) exit 2 before serving,
+// with a message naming the option and its bounds.
+static void test_serve_errors(const char *model) {
+    const char *timeout_bin = am_test_exists("/usr/bin/timeout") ? "/usr/bin/timeout"
+                              : am_test_exists("/bin/timeout")   ? "/bin/timeout"
+                                                                 : NULL;
+    if (!timeout_bin) { // a server that wrongly started would never return
+        SKIP_CASE("serve option errors", "timeout(1) not found");
+        return;
+    }
+    static const char *const unset[] = {"AMANUENSIS_BEAM_SIZE", "AMANUENSIS_BEST_OF", "AMANUENSIS_PATIENCE",
+                                        "AMANUENSIS_LENGTH_PENALTY", "AMANUENSIS_ALIGNMENT_HEADS",
+                                        "AMANUENSIS_API_KEYS", "AMANUENSIS_KV_TYPE", "AMANUENSIS_MAX_UPLOAD_MB",
+                                        NULL};
+    static const struct {
+        const char *args[5];
+        const char *env;
+        const char *msg[3];
+    } bad[] = {
+        {{"--beam-size", "0"}, NULL, {"--beam-size", "between 1 and 16"}},
+        {{"--beam-size", "17"}, NULL, {"--beam-size", "between 1 and 16"}},
+        {{"--beam-size", "abc"}, NULL, {"--beam-size", "integer"}},
+        {{"--best-of", "0"}, NULL, {"--best-of", "between 1 and 16"}},
+        {{"--best-of", "99"}, NULL, {"--best-of", "between 1 and 16"}},
+        {{"--patience", "0", "--beam-size", "2"}, NULL, {"--patience", "greater than 0"}},
+        {{"--patience", "2"}, NULL, {"--patience", "requires --beam-size"}},
+        {{"--length-penalty", "1.5"}, NULL, {"--length-penalty", "between 0 and 1"}},
+        {{"--length-penalty", "-1"}, NULL, {"--length-penalty", "between 0 and 1"}},
+        {{NULL}, "AMANUENSIS_BEAM_SIZE=abc", {"AMANUENSIS_BEAM_SIZE", "between 1 and 16"}},
+        {{NULL}, "AMANUENSIS_BEST_OF=17", {"AMANUENSIS_BEST_OF", "between 1 and 16"}},
+        {{"--beam-size", "2"}, "AMANUENSIS_PATIENCE=-2", {"AMANUENSIS_PATIENCE", "greater than 0"}},
+        {{NULL}, "AMANUENSIS_PATIENCE=2", {"AMANUENSIS_PATIENCE", "requires"}},
+        {{NULL}, "AMANUENSIS_LENGTH_PENALTY=2", {"AMANUENSIS_LENGTH_PENALTY", "between 0 and 1"}},
+        {{"--alignment-heads", "2,0"}, NULL, {"--alignment-heads", "2,0"}},
+        {{"--alignment-heads", "0,2"}, NULL, {"--alignment-heads"}},
+        {{"--alignment-heads", "large-v3"}, NULL, {"--alignment-heads"}},
+        {{NULL}, "AMANUENSIS_ALIGNMENT_HEADS=nonsense", {"AMANUENSIS_ALIGNMENT_HEADS", "nonsense"}},
+        {{"--beam-size"}, NULL, {"--beam-size", "needs a value"}},
+    };
+    for (size_t i = 0; i < AM_ARRAY_LEN(bad); i++) {
+        const char *argv[16] = {timeout_bin, "30", BIN, "serve", "-m", model, "--port", "0", "-q"};
+        int n = 9;
+        for (int k = 0; k < 5 && bad[i].args[k]; k++) argv[n++] = bad[i].args[k];
+        argv[n] = NULL;
+        const char *set[] = {bad[i].env, NULL};
+        char label[128];
+        snprintf(label, sizeof label, "serve %s %s %s", bad[i].args[0] ? bad[i].args[0] : "",
+                 bad[i].args[1] ? bad[i].args[1] : "", bad[i].env ? bad[i].env : "");
+        proc r = run(argv, set, unset);
+        CHECKF(r.status == 2, "%s: exit %d, want 2 (124: it served): %s", label, r.status, r.err);
+        for (int k = 0; k < 3 && bad[i].msg[k]; k++)
+            CHECKF(strstr(r.err, bad[i].msg[k]) != NULL, "%s: stderr lacks '%s': '%s'", label, bad[i].msg[k], r.err);
+        CHECKF(!strstr(r.err, "listening on"), "%s: it started listening", label);
+        proc_free(&r);
     }
 }
 
@@ -638,7 +813,9 @@ int main(void) {
         if (c.dc) c.mel = am_mel_create(c.m->mel_filters, c.m->hp.n_mels);
         CHECKF(c.mel != NULL, "model setup: %s", am_last_error());
         if (c.mel) test_formats(&c, model, jfk, gen);
+        if (c.mel) test_decode_options(&c, model, jfk);
         test_errors(model, jfk, have_ml ? ml : NULL);
+        test_serve_errors(model);
         am_mel_free(c.mel);
         am_decoding_free(c.dc);
         am_tokenizer_free(c.tok);

@@ -65,6 +65,109 @@ static int run_windows(am_decoder *dec, am_wdec **w, int n, const am_model *m, f
 
 #define MAX_CASES 16
 
+// Decode one window with params p on sequences of its own, alone or together
+// with `others` (already started windows stepped in the same calls).
+static const am_wdec_result *decode_one(am_decoder *dec, const am_model *m, am_wdec *w, am_seq **seqs, am_xkv *xkv,
+                                        const am_decode_params *p, am_wdec **others, int n_others, float *logits) {
+    am_wdec_window win = {.language = "en", .seed_mix = 7};
+    if (am_wdec_start(w, p, &win, seqs, AM_MAX_GROUP, xkv)) return NULL;
+    am_wdec *all[8] = {w};
+    for (int i = 0; i < n_others && i < 7; i++) all[i + 1] = others[i];
+    if (run_windows(dec, all, 1 + n_others, m, logits)) return NULL;
+    return am_wdec_result_get(w);
+}
+
+static int same_tokens(const am_wdec_result *a, const am_wdec_result *b) {
+    return a && b && a->n_tokens == b->n_tokens && !memcmp(a->tokens, b->tokens, (size_t)a->n_tokens * sizeof *a->tokens);
+}
+
+// Beam search and best-of beyond the reference traces (test_golden_more has
+// those): beam_size 1 is greedy, best_of 1 is plain sampling, results do not
+// depend on what else shares the decoder steps, patience waits for more
+// finished beams, and bad parameters are refused.
+static void test_groups(am_decoder *dec, const am_decoding *dc, const am_model *m, am_xkv *xkv, const char *label) {
+    am_seq *seqs[3][AM_MAX_GROUP];
+    am_wdec *w[3];
+    for (int k = 0; k < 3; k++) {
+        w[k] = am_wdec_create(dc);
+        for (int i = 0; i < AM_MAX_GROUP; i++) seqs[k][i] = am_seq_create(m, 0, AM_TYPE_F32);
+    }
+    float *logits = malloc((size_t)3 * AM_MAX_GROUP * m->hp.n_vocab * sizeof *logits);
+    am_decode_params p = am_decode_default_params();
+    p.temperature_inc = 0;
+    p.sample_len = 48;
+    // beam_size 1 chooses the greedy tokens
+    am_wdec_result greedy = *decode_one(dec, m, w[1], seqs[1], xkv, &p, NULL, 0, logits);
+    p.beam_size = 1;
+    const am_wdec_result *b1 = decode_one(dec, m, w[0], seqs[0], xkv, &p, NULL, 0, logits);
+    CHECKF(same_tokens(b1, &greedy), "%s: beam_size 1 differs from greedy", label);
+    // best_of 1 is plain sampling with the same seed
+    p.beam_size = 0;
+    p.temperature = 0.7;
+    const am_wdec_result *s0 = decode_one(dec, m, w[1], seqs[1], xkv, &p, NULL, 0, logits);
+    p.best_of = 1;
+    const am_wdec_result *s1 = decode_one(dec, m, w[0], seqs[0], xkv, &p, NULL, 0, logits);
+    CHECKF(same_tokens(s0, s1), "%s: best_of 1 differs from plain sampling", label);
+    // best_of 4 and beam 5: the same result alone and batched with other windows
+    p.best_of = 4;
+    const am_wdec_result *a = decode_one(dec, m, w[0], seqs[0], xkv, &p, NULL, 0, logits);
+    am_wdec_result alone = a ? *a : (am_wdec_result){0};
+    int32_t alone_tokens[512];
+    if (a) memcpy(alone_tokens, a->tokens, (size_t)AM_MIN(a->n_tokens, 512) * sizeof(int32_t));
+    alone.tokens = alone_tokens;
+    am_decode_params q = am_decode_default_params();
+    q.temperature_inc = 0;
+    q.sample_len = 48;
+    q.beam_size = 5;
+    am_wdec_window win = {.language = "en", .seed_mix = 3};
+    CHECK(am_wdec_start(w[1], &q, &win, seqs[1], AM_MAX_GROUP, xkv) == 0);
+    q.beam_size = 3;
+    q.patience = 2.0;
+    CHECK(am_wdec_start(w[2], &q, &win, seqs[2], AM_MAX_GROUP, xkv) == 0);
+    const am_wdec_result *t = decode_one(dec, m, w[0], seqs[0], xkv, &p, w + 1, 2, logits);
+    CHECKF(a && t && same_tokens(&alone, t) && t->avg_logprob == alone.avg_logprob,
+           "%s: best_of 4 differs when batched with beam windows", label);
+    CHECKF(am_wdec_result_get(w[1]) && am_wdec_result_get(w[2]), "%s: batched beam windows did not finish", label);
+    printf("  %-60s best_of 4 at T=0.7: %d tokens, avg_logprob %.4f; beam 5: %d tokens\n", label, t ? t->n_tokens : -1,
+           t ? t->avg_logprob : 0.0, am_wdec_result_get(w[1]) ? am_wdec_result_get(w[1])->n_tokens : -1);
+    // the beam windows alone give what they gave batched
+    for (int k = 1; k < 3; k++) {
+        const am_wdec_result *r = am_wdec_result_get(w[k]);
+        if (!r) continue;
+        am_wdec_result before = *r;
+        int32_t tok[512];
+        memcpy(tok, r->tokens, (size_t)AM_MIN(r->n_tokens, 512) * sizeof(int32_t));
+        before.tokens = tok;
+        q.beam_size = k == 1 ? 5 : 3;
+        q.patience = k == 1 ? 1.0 : 2.0;
+        win.seed_mix = 3;
+        const am_wdec_result *again = decode_one(dec, m, w[k], seqs[k], xkv, &q, NULL, 0, logits);
+        CHECKF(same_tokens(&before, again), "%s: beam %d differs alone and batched", label, q.beam_size);
+    }
+    // parameters the reference refuses
+    am_decode_params bad = am_decode_default_params();
+    am_wdec_window any = {.language = "en"};
+    bad.beam_size = AM_MAX_GROUP + 1;
+    CHECK(am_wdec_start(w[0], &bad, &any, seqs[0], AM_MAX_GROUP, xkv) == AM_EINVAL);
+    bad = am_decode_default_params();
+    bad.best_of = -1;
+    CHECK(am_wdec_start(w[0], &bad, &any, seqs[0], AM_MAX_GROUP, xkv) == AM_EINVAL);
+    bad = am_decode_default_params();
+    bad.length_penalty = 1.5;
+    CHECK(am_wdec_start(w[0], &bad, &any, seqs[0], AM_MAX_GROUP, xkv) == AM_EINVAL);
+    bad = am_decode_default_params();
+    bad.patience = 0;
+    CHECK(am_wdec_start(w[0], &bad, &any, seqs[0], AM_MAX_GROUP, xkv) == AM_EINVAL);
+    bad = am_decode_default_params();
+    bad.beam_size = 5;
+    CHECK(am_wdec_start(w[0], &bad, &any, seqs[0], 4, xkv) == AM_EINVAL); // too few sequences
+    for (int k = 0; k < 3; k++) {
+        am_wdec_free(w[k]);
+        for (int i = 0; i < AM_MAX_GROUP; i++) am_seq_free(seqs[k][i]);
+    }
+    free(logits);
+}
+
 static int run_model(const char *model_file, cJSON *cases) {
     am_tokenizer *tok;
     am_model *m = golden_model(model_file, &tok);
@@ -117,6 +220,7 @@ static int run_model(const char *model_file, cJSON *cases) {
         printf("  %-60s %3d tokens, avg_logprob %.4f, no_speech %.2e, cr %.2f\n", label[i], r->n_tokens,
                r->avg_logprob, r->no_speech_prob, r->compression_ratio);
     }
+    if (n) test_groups(dec, dc, m, xkv[0], label[0]);
     // language detection (multilingual models), all windows together
     int n_lang = 0;
     for (int i = 0; i < n; i++) {

@@ -1,6 +1,8 @@
 // test_format.c — the response formats (json, text, srt, vtt, verbose_json):
 // timestamps rounded as Python's round(), subtitle cues, JSON shapes and
-// values, escaping and UTF-8 (also a character split across BPE tokens), on
+// values, escaping and UTF-8 (also a character split across BPE tokens), word
+// timestamps in verbose_json (OpenAI's top-level words, the reference's
+// segment words, the granularities; ignored by the other formats), on
 // hand-made transcripts and on one real transcript of the tiny.en fixture.
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -435,6 +437,197 @@ static void test_json(void) {
     free(want_text);
 }
 
+// ---------------------------------------------------------------- words
+// A word list entry of a hand-made transcript.
+#define W(text, s, e, p) {.word = (char *)(text), .start = (s), .end = (e), .probability = (p)}
+
+// The words of o[key] against the segments' words: top-level (stripped text,
+// word/start/end) or one segment's (text as is, word/start/end/probability).
+static void check_word_list(const char *label, const cJSON *arr, const am_word *const *want, int n, int top_level) {
+    CHECKF(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == n, "%s: %d words, want %d", label,
+           cJSON_GetArraySize(arr), n);
+    for (int k = 0; cJSON_IsArray(arr) && k < n && k < cJSON_GetArraySize(arr); k++) {
+        const am_word *w = want[k];
+        const cJSON *j = cJSON_GetArrayItem(arr, k);
+        char keys[128];
+        key_list(j, keys, sizeof keys);
+        CHECKF(!strcmp(keys, top_level ? "word,start,end" : "word,start,end,probability"), "%s: word %d keys '%s'",
+               label, k, keys);
+        char *text = top_level ? strip_copy(w->word) : strdup(w->word);
+        const char *t = jstr(j, "word");
+        CHECKF(t && !strcmp(t, text), "%s: word %d '%s', want '%s'", label, k, t ? t : "(none)", text);
+        free(text);
+        double v = NAN;
+        CHECKF(jnum(j, "start", &v) && v == w->start, "%s: word %d start %.17g, want %.17g", label, k, v, w->start);
+        CHECKF(jnum(j, "end", &v) && v == w->end, "%s: word %d end %.17g, want %.17g", label, k, v, w->end);
+        if (!top_level)
+            CHECKF(jnum(j, "probability", &v) && v == w->probability, "%s: word %d probability %.17g, want %.17g",
+                   label, k, v, w->probability);
+    }
+}
+
+static void test_words(void) {
+    // the reference's shapes: word text with its leading space, merged
+    // punctuation, a word that is only a partial character, no-space scripts
+    am_word w0[] = {W(" And", 0.0, 0.32, 0.5), W(" so,", 0.32, 0.78, 0.98828125),
+                    W(" \"my", 1428 * 0.02, 28.6, 0.12000000000000001)};
+    am_word w1[] = {W(" fellow", 28.6, 29.0, 1.0), W(" Americans.\"", 29.0, 29.5, 5.5045860069493278e-05)};
+    am_word w3[] = {W("\xe6\x97\xa5\xe6\x9c\xac", 31.0, 31.5, 0.25), W("\xe8\xaa\x9e\xe3\x80\x82", 31.5, 31.5, 0.75),
+                    W(" \t tab\\ \"q\"\n", 31.5, 32.0, 0.5), W("\xc2\xa0nbsp\xe3\x80\x80", 32.0, 32.25, 0.5)};
+    static int32_t toks[] = {50363, 400, 50380};
+    am_segment segs[] = {
+        {.id = 0, .seek = 0, .start = 0.0, .end = 28.6, .text = " And so, \"my", .tokens = toks, .n_tokens = 3,
+         .words = w0, .n_words = 3},
+        {.id = 1, .seek = 0, .start = 28.6, .end = 29.5, .text = " fellow Americans.\"", .tokens = toks, .n_tokens = 3,
+         .words = w1, .n_words = 2},
+        // cleared (instantaneous or blank) segments have no words: "words": []
+        {.id = 2, .seek = 2950, .start = 29.5, .end = 29.5, .text = "", .tokens = toks, .n_tokens = 0},
+        {.id = 3, .seek = 2950, .start = 31.0, .end = 32.25, .text = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x80\x82",
+         .tokens = toks, .n_tokens = 3, .words = w3, .n_words = 4},
+    };
+    const int n_segs = (int)AM_ARRAY_LEN(segs);
+    am_transcript tr = {.language = "en", .duration = 33.0, .text = " And so, \"my fellow Americans.\"",
+                        .segments = segs, .n_segments = n_segs};
+    const am_word *all[16];
+    int n_all = 0;
+    for (int i = 0; i < n_segs; i++)
+        for (int k = 0; k < segs[i].n_words; k++) all[n_all++] = &segs[i].words[k];
+    char keys[256];
+
+    // words and segments (granularities ["word", "segment"]): the top-level
+    // words, then the segments, each with its own words last
+    am_format_extra both = {.with_words = 1};
+    cJSON *o = render_json(&tr, AM_FMT_VERBOSE_JSON, &both);
+    if (o) {
+        key_list(o, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments"), "words + segments: keys '%s'", keys);
+        check_word_list("top-level words", cJSON_GetObjectItemCaseSensitive(o, "words"), all, n_all, 1);
+        const cJSON *js = cJSON_GetObjectItemCaseSensitive(o, "segments");
+        CHECKF(cJSON_GetArraySize(js) == n_segs, "words + segments: %d segments", cJSON_GetArraySize(js));
+        for (int i = 0; i < n_segs && i < cJSON_GetArraySize(js); i++) {
+            const cJSON *j = cJSON_GetArrayItem(js, i);
+            key_list(j, keys, sizeof keys);
+            CHECKF(!strcmp(keys, "id,seek,start,end,text,tokens,temperature,avg_logprob,compression_ratio,"
+                                 "no_speech_prob,words"),
+                   "segment %d keys '%s'", i, keys);
+            const am_word *sw[8];
+            for (int k = 0; k < segs[i].n_words; k++) sw[k] = &segs[i].words[k];
+            char label[64];
+            snprintf(label, sizeof label, "segment %d words", i);
+            check_word_list(label, cJSON_GetObjectItemCaseSensitive(j, "words"), sw, segs[i].n_words, 0);
+        }
+        // the segment part is exactly the rendering without words, plus the words
+        cJSON *plain = render_json(&tr, AM_FMT_VERBOSE_JSON, NULL);
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "words");
+        cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "segments"))
+            cJSON_DeleteItemFromObjectCaseSensitive(it, "words");
+        CHECKF(plain && cJSON_Compare(o, plain, 1), "words + segments, words removed, differs from plain verbose_json");
+        cJSON_Delete(plain);
+    }
+    cJSON_Delete(o);
+    // the top-level word text is stripped (OpenAI's API: "And", not " And")
+    char *body = render(&tr, AM_FMT_VERBOSE_JSON, &both);
+    if (body) {
+        CHECKF(strstr(body, "\"words\":[{\"word\":\"And\",\"start\":0,\"end\":0.32}") != NULL,
+               "top-level words text: %.200s", body);
+        CHECKF(strstr(body, "{\"word\":\" And\",\"start\":0,\"end\":0.32,\"probability\":0.5}") != NULL,
+               "segment words text: %.300s", body);
+        CHECKF(strstr(body, "\"word\":\"tab\\\\ \\\"q\\\"\"") != NULL, "escaped stripped word: %.600s", body);
+        CHECKF(strstr(body, "\"start\":28.560000000000002") != NULL, "word start does not round-trip: %.600s", body);
+        CHECKF(strstr(body, "\"words\":[]") != NULL, "the cleared segment has no empty words list: %.600s", body);
+        int raw_ctl = 0;
+        for (const unsigned char *p = (const unsigned char *)body; *p; p++) raw_ctl |= *p < 0x20;
+        CHECKF(!raw_ctl, "verbose_json with words has a raw control character");
+    }
+    free(body);
+
+    // words only (granularities ["word"]): no segments at all
+    am_format_extra only = {.with_words = 1, .without_segments = 1};
+    o = render_json(&tr, AM_FMT_VERBOSE_JSON, &only);
+    if (o) {
+        key_list(o, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words"), "words only: keys '%s'", keys);
+        check_word_list("words only", cJSON_GetObjectItemCaseSensitive(o, "words"), all, n_all, 1);
+        const char *t = jstr(o, "text");
+        CHECKF(t && !strcmp(t, "And so, \"my fellow Americans.\""), "words only: text '%s'", t ? t : "(none)");
+    }
+    cJSON_Delete(o);
+    // ... with performance: the object stays last
+    am_format_extra only_perf = {.with_words = 1, .without_segments = 1, .with_performance = 1,
+                                 .processing_time_s = 1.5, .mode = "batched"};
+    o = render_json(&tr, AM_FMT_VERBOSE_JSON, &only_perf);
+    if (o) {
+        key_list(o, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,performance"), "words only + performance: keys '%s'",
+               keys);
+        double v;
+        CHECK(jnum(cJSON_GetObjectItemCaseSensitive(o, "performance"), "processing_time_s", &v) && v == 1.5);
+    }
+    cJSON_Delete(o);
+    am_format_extra both_perf = {.with_words = 1, .with_performance = 1, .processing_time_s = 1.5, .mode = "cli"};
+    o = render_json(&tr, AM_FMT_VERBOSE_JSON, &both_perf);
+    if (o) {
+        key_list(o, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments,performance"),
+               "words + segments + performance: keys '%s'", keys);
+    }
+    cJSON_Delete(o);
+
+    // words not asked for: the transcript's words are not shown
+    o = render_json(&tr, AM_FMT_VERBOSE_JSON, NULL);
+    if (o) check_verbose("verbose_json of a transcript with words, words not asked for", &tr, o, "english");
+    cJSON_Delete(o);
+    am_format_extra perf = {.with_performance = 1, .processing_time_s = 1.5, .mode = "cli"};
+    o = render_json(&tr, AM_FMT_VERBOSE_JSON, &perf);
+    if (o) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "performance");
+        check_verbose("verbose_json + performance of a transcript with words", &tr, o, "english");
+    }
+    cJSON_Delete(o);
+
+    // json, text, srt and vtt ignore words: byte for byte the plain rendering
+    for (am_format f = AM_FMT_JSON; f <= AM_FMT_VTT; f++) {
+        char *plain = render(&tr, f, NULL), *with = render(&tr, f, &both), *wonly = render(&tr, f, &only);
+        CHECKF(plain && with && wonly && !strcmp(plain, with) && !strcmp(plain, wonly),
+               "%s with words differs from without:\n%s\n---\n%s", am_format_name(f), plain ? plain : "(null)",
+               with ? with : "(null)");
+        free(plain);
+        free(with);
+        free(wonly);
+    }
+
+    // no words anywhere: empty lists
+    am_transcript empty = {.language = "en", .text = ""};
+    o = render_json(&empty, AM_FMT_VERBOSE_JSON, &both);
+    if (o) {
+        key_list(o, keys, sizeof keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments"), "empty transcript with words: keys '%s'",
+               keys);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "words")) == 0);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "segments")) == 0);
+    }
+    cJSON_Delete(o);
+    am_transcript nowords = tr;
+    am_segment plain_segs[AM_ARRAY_LEN(segs)];
+    memcpy(plain_segs, segs, sizeof segs);
+    for (int i = 0; i < n_segs; i++) plain_segs[i].words = NULL, plain_segs[i].n_words = 0;
+    nowords.segments = plain_segs;
+    o = render_json(&nowords, AM_FMT_VERBOSE_JSON, &both);
+    if (o) {
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "words")) == 0);
+        const cJSON *it;
+        int empty_lists = 0;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "segments")) {
+            const cJSON *ws = cJSON_GetObjectItemCaseSensitive(it, "words");
+            empty_lists += cJSON_IsArray(ws) && cJSON_GetArraySize(ws) == 0;
+        }
+        CHECKF(empty_lists == n_segs, "segments without words: %d of %d have \"words\": []", empty_lists, n_segs);
+    }
+    cJSON_Delete(o);
+}
+#undef W
+
 // ---------------------------------------------------------------- numbers
 // JSON numbers must read back as the very same doubles, as Python's json
 // (shortest repr that round-trips) writes them: the reference's segment end
@@ -633,6 +826,7 @@ int main(void) {
     test_parse();
     test_subtitles();
     test_json();
+    test_words();
     test_numbers();
     model_ctx c;
     if (load_model(&c)) {

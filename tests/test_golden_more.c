@@ -11,7 +11,7 @@
 //   mixed      every clip with words and beams at once, twice each, in one
 //              engine: each result equals its single-run result
 //
-// usage: test_golden_more [MODEL_FILE]
+// usage: test_golden_more [MODEL_FILE [--no-mixed]]
 #include <stdint.h>
 
 #include "am_audio.h"
@@ -270,6 +270,8 @@ static void mixed(const char *model_file, const am_decoding *dc, const am_model 
     }
 }
 
+static int g_mixed = 1; // run the batched-vs-alone repeat (off with --no-mixed)
+
 static int run_model(const char *model_file, cJSON *cases) {
     am_tokenizer *tok;
     am_model *m = golden_model(model_file, &tok);
@@ -280,7 +282,7 @@ static int run_model(const char *model_file, cJSON *cases) {
         beam_window0(model_file, m, dc, cases);
         long_form(model_file, dc, m, cases, RUN_BEAM, "transcribe_beam5");
         long_form(model_file, dc, m, cases, RUN_WORDS, "transcribe_words");
-        mixed(model_file, dc, m, cases);
+        if (g_mixed) mixed(model_file, dc, m, cases);
     }
     am_decoding_free(dc);
     am_tokenizer_free(tok);
@@ -295,6 +297,7 @@ int main(int argc, char **argv) {
         return am_test_finish("test_golden_more", 0);
     }
     g_golden = golden_load();
+    if (argc > 2 && !strcmp(argv[2], "--no-mixed")) g_mixed = 0;
     const int ran = golden_each_model(argc, argv, golden_cases(more), run_model);
     cJSON_Delete(more);
     cJSON_Delete(g_golden);

@@ -2,7 +2,14 @@
 // temperature fallback (the random-weight model always falls back), seeded
 // sampling, disabled thresholds, without_timestamps, initial prompts,
 // languages and tasks on English-only and multilingual models, empty audio,
-// and cancelling a job in the middle of a batched decode.
+// cancelling a job in the middle of a batched decode, word timestamps (also
+// with explicit alignment heads) and the decoding strategies (beam search,
+// patience, length penalty, best-of).
+//
+// Checks marked [engine] test what the engine computes for word timestamps
+// and beams (words for every segment with text, inside the audio, adding up
+// to the text; beam search with one beam is greedy decoding).
+#include <ctype.h>
 #include <stdint.h>
 
 #include "am_audio.h"
@@ -380,6 +387,188 @@ out:
     am_job_free(greedy_alone);
 }
 
+// ---------------------------------------------------------------- word timestamps
+static int blank(const char *t) {
+    const char *p = t ? t : "";
+    return am_decode_strip(&p, strlen(p)) == 0;
+}
+
+// Text made only of words " [A-Za-z0-9]+": the reference's word split and
+// punctuation merge then cut it exactly at its spaces.
+static int plain_words(const char *t) {
+    if (*t != ' ') return 0;
+    for (const char *p = t; *p; p++) {
+        if (*p == ' ' && !(isalnum((unsigned char)p[1]))) return 0;
+        if (*p != ' ' && !isalnum((unsigned char)*p)) return 0;
+    }
+    return 1;
+}
+
+// The words of a transcript made with word_timestamps, as the reference's
+// transcribe() leaves them. add_word_timestamps hands each segment words by
+// counting tokens after the split into words and the punctuation merge, so a
+// word may cross a segment boundary and a segment may even get none (text
+// continuing the previous segment's last word, a partial character, merged
+// punctuation). What holds in every window (segments of one seek): it has
+// words when it has text, and its words spell its text unless a segment was
+// cleared (the words go with it) or holds a partial character. In a window
+// of plain words (" word word ...") every segment gets exactly its own words.
+// Every word lies in the audio (0 <= start <= end; the reference's clamp of
+// a long last word to its start + the median word duration may end it up to
+// 0.2 s after the last jump time).
+static void check_words(const char *label, const am_transcript *t) {
+    int n_words = 0, cleared = 0, clean_windows = 0;
+    for (int i = 0; i < t->n_segments;) {
+        int e = i; // the window: segments [i, e)
+        while (e < t->n_segments && t->segments[e].seek == t->segments[i].seek) e++;
+        size_t len_text = 0, len_words = 0;
+        int any_text = 0, window_words = 0, clean = 1, skip_concat = 0;
+        for (int k = i; k < e; k++) {
+            const am_segment *s = &t->segments[k];
+            len_text += strlen(s->text);
+            for (int w = 0; w < s->n_words; w++) len_words += s->words[w].word ? strlen(s->words[w].word) : 0;
+            any_text |= !blank(s->text);
+            window_words += s->n_words;
+            clean &= plain_words(s->text);
+            if (blank(s->text)) {
+                cleared++;
+                skip_concat = 1;
+                CHECKF(s->n_words == 0, "[engine] %s: cleared segment %d has %d words", label, k, s->n_words);
+            }
+            skip_concat |= strstr(s->text, "\xef\xbf\xbd") != NULL;
+        }
+        if (any_text)
+            CHECKF(window_words >= 1, "[engine] %s: the window at seek %d (segments %d..%d) has text but no words",
+                   label, t->segments[i].seek, i, e - 1);
+        char *text = calloc(len_text + 1, 1), *words = calloc(len_words + 1, 1);
+        for (int k = i; k < e; k++) {
+            const am_segment *s = &t->segments[k];
+            strcat(text, s->text);
+            size_t len_mine = 0;
+            for (int w = 0; w < s->n_words; w++) len_mine += s->words[w].word ? strlen(s->words[w].word) : 0;
+            char *mine = calloc(len_mine + 1, 1); // this segment's words
+            for (int w = 0; w < s->n_words; w++, n_words++) {
+                const am_word *wd = &s->words[w];
+                CHECKF(wd->word && wd->word[0], "[engine] %s: segment %d word %d has no text", label, k, w);
+                if (wd->word) strcat(words, wd->word);
+                if (wd->word) strcat(mine, wd->word);
+                CHECKF(wd->start >= 0 && wd->start <= wd->end && wd->start <= t->duration + 0.01 &&
+                           wd->end <= t->duration + 0.25,
+                       "[engine] %s: segment %d word %d '%s' [%.17g, %.17g] outside [0, %g] or reversed", label, k, w,
+                       wd->word ? wd->word : "", wd->start, wd->end, t->duration);
+                CHECKF(wd->probability >= 0 && wd->probability <= 1,
+                       "[engine] %s: segment %d word %d probability %.17g", label, k, w, wd->probability);
+                CHECKF(wd->n_tokens >= 1 && wd->tokens, "[engine] %s: segment %d word %d has no tokens", label, k, w);
+            }
+            if (clean)
+                CHECKF(!strcmp(mine, s->text), "[engine] %s: segment %d '%.80s' has the words '%.80s'", label, k,
+                       s->text, mine);
+            free(mine);
+        }
+        if (any_text && !skip_concat)
+            CHECKF(!strcmp(text, words),
+                   "[engine] %s: the words of the window at seek %d do not spell its text:\n  words: '%.200s'\n  "
+                   "text:  '%.200s'",
+                   label, t->segments[i].seek, words, text);
+        clean_windows += clean && any_text;
+        free(text);
+        free(words);
+        i = e;
+    }
+    CHECKF(n_words > 0, "[engine] %s: no words at all", label);
+    printf("  %s: %d words in %d segments (%d cleared; %d windows of plain words checked segment by segment)\n",
+           label, n_words, t->n_segments, cleared, clean_windows);
+}
+
+static void test_words(const model_ctx *c, am_job *const *batch) {
+    am_transcribe_params p = params(0, 0);
+    p.word_timestamps = 1;
+    am_job *j[2] = {make_job(c, &c->jfk, &p), make_job(c, &c->jfk, &p)};
+    CHECKF(j[0] && j[1], "word_timestamps job: %s", am_last_error());
+    // j[0]: the model's default heads; j[1]: heads given explicitly (the tiny fixture has 2 x 2)
+    run_jobs(c, j, 1);
+    am_align_head heads[AM_ALIGN_MAX_HEADS];
+    const int n_heads = am_align_parse_heads(c->m, "1,0;1,1", heads, AM_ALIGN_MAX_HEADS);
+    CHECKF(n_heads == 2, "am_align_parse_heads(\"1,0;1,1\") on tiny.en: %d (%s)", n_heads, am_last_error());
+    am_engine_params ep = am_engine_default_params();
+    ep.alignment_heads = heads;
+    ep.n_alignment_heads = n_heads > 0 ? n_heads : 0;
+    am_engine *e = am_engine_create(c->dc, &ep);
+    CHECKF(e != NULL, "engine with alignment heads: %s", am_last_error());
+    if (e && j[1]) {
+        CHECK(am_engine_add(e, j[1]) == 0);
+        CHECKF(am_engine_run(e, 0) == 0, "engine with alignment heads: %s", am_last_error());
+    }
+    am_engine_free(e);
+    const am_transcript *t0 = tr_of(j[0]), *t1 = tr_of(j[1]), *g = tr_of(batch[J_GREEDY]);
+    CHECK(t0 && t1 && g);
+    if (t0) check_words("word timestamps", t0);
+    if (t1) check_words("word timestamps, heads 1,0;1,1", t1);
+    // the first window decodes as without words (only the seek and times after it may change)
+    if (t0 && g && t0->n_segments > 0 && g->n_segments > 0) {
+        const am_segment *a = &t0->segments[0], *b = &g->segments[0];
+        CHECKF(a->seek == 0 && a->n_tokens == b->n_tokens && !memcmp(a->tokens, b->tokens, (size_t)a->n_tokens * 4),
+               "word timestamps: the first segment's tokens differ from the greedy decode's");
+    }
+    // without word_timestamps there are none
+    for (int i = 0; g && i < g->n_segments; i++)
+        CHECKF(g->segments[i].n_words == 0 && g->segments[i].words == NULL, "greedy segment %d has words", i);
+    am_job_free(j[0]);
+    am_job_free(j[1]);
+}
+
+// ---------------------------------------------------------------- beams and best-of
+static void test_beams(const model_ctx *c, am_job *const *batch) {
+    enum { B1, B2, B2_AGAIN, B2_PATIENCE, B16, BEST3, BEST3_AGAIN, B2_WORDS, N };
+    am_transcribe_params ps[N];
+    for (int i = 0; i < N; i++) ps[i] = params(0, 0);
+    ps[B1].decode.beam_size = 1;
+    ps[B2].decode.beam_size = ps[B2_AGAIN].decode.beam_size = 2;
+    ps[B2_PATIENCE].decode.beam_size = 2;
+    ps[B2_PATIENCE].decode.patience = 2.0;
+    ps[B2_PATIENCE].decode.length_penalty = 0.5;
+    ps[B16].decode.beam_size = AM_MAX_GROUP;
+    ps[B16].decode.sample_len = 8;
+    ps[BEST3] = ps[BEST3_AGAIN] = params(1.0, 0);
+    ps[BEST3].decode.best_of = ps[BEST3_AGAIN].decode.best_of = 3;
+    ps[BEST3].decode.seed = ps[BEST3_AGAIN].decode.seed = 1;
+    ps[B2_WORDS].decode.beam_size = 2;
+    ps[B2_WORDS].word_timestamps = 1;
+    am_job *j[N];
+    for (int i = 0; i < N; i++) {
+        j[i] = make_job(c, &c->jfk, &ps[i]);
+        CHECKF(j[i] != NULL, "beam job %d: %s", i, am_last_error());
+    }
+    const double t0 = am_time_s();
+    run_jobs(c, j, N);
+    printf("  %d beam / best-of jobs in one engine: %.2f s\n", N, am_time_s() - t0);
+    const am_transcript *t[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = tr_of(j[i]);
+        CHECKF(t[i] != NULL, "beam job %d: no transcript (state %d)", i, j[i] ? am_job_state(j[i]) : -1);
+    }
+    if (t[B1] && t[B2] && t[B2_AGAIN] && t[B2_PATIENCE] && t[B16] && t[BEST3] && t[BEST3_AGAIN] && t[B2_WORDS]) {
+        // one beam is greedy decoding: the same tokens (the reference's
+        // BeamSearchDecoder keeps the most probable non-eot token, as greedy
+        // argmax does; only the logprob sum's precision differs)
+        CHECK_SAME(t[B1], tr_of(batch[J_GREEDY]), "[engine] beam_size 1 vs greedy");
+        CHECK_SAME(t[B2], t[B2_AGAIN], "beam_size 2 twice in one batch");
+        CHECK_SAME(t[BEST3], t[BEST3_AGAIN], "best_of 3 with seed 1 twice in one batch");
+        check_temperatures("beam_size 2", t[B2], 0.0);
+        check_temperatures("beam_size 2, patience 2, length_penalty 0.5", t[B2_PATIENCE], 0.0);
+        check_temperatures("beam_size 16", t[B16], 0.0);
+        check_temperatures("best_of 3", t[BEST3], 1.0);
+        for (int i = 0; i < N; i++)
+            CHECKF(t[i]->n_tokens <= ps[i].decode.sample_len * t[i]->n_windows, "beam job %d: %d tokens in %d windows",
+                   i, t[i]->n_tokens, t[i]->n_windows);
+        check_words("beam_size 2 with word timestamps", t[B2_WORDS]);
+        char why[256];
+        if (same_transcript(t[B2], tr_of(batch[J_GREEDY]), why, sizeof why))
+            printf("  note: beam_size 2 gives the greedy transcript on this clip\n");
+    }
+    for (int i = 0; i < N; i++) am_job_free(j[i]);
+}
+
 // Multilingual model (shared data only): detection and language checks.
 static int test_multilingual(const char *jfk) {
     model_ctx c;
@@ -449,6 +638,8 @@ int main(void) {
         test_seed_alone(&c, jobs);
         test_empty(&c, "tiny.en empty audio");
         test_cancel(&c, jobs);
+        test_words(&c, jobs);
+        test_beams(&c, jobs);
         for (int i = 0; i < N_JOBS; i++) am_job_free(jobs[i]);
         free(long_prompt);
         ran = 1;
