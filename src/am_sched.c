@@ -44,6 +44,7 @@ struct am_sched {
     am_metrics *metrics;
     am_engine *engine; // engine thread only
     am_align_head heads[AM_ALIGN_MAX_HEADS]; // parsed params.alignment_heads (n_heads 0: the model's defaults)
+    int max_seqs;                            // decoder sequences the memory budget holds (0: no limit)
     int n_heads;
     pthread_mutex_t lock;
     pthread_cond_t audio_cv, engine_cv, idle_cv;
@@ -333,6 +334,7 @@ static void *engine_main(void *arg) {
     ep.max_batch = s->p.enable_batching ? s->p.max_batch_size : 1;
     ep.max_windows = s->p.enable_batching ? s->p.max_windows : 1;
     ep.kv_type = s->p.kv_type;
+    ep.max_seqs = s->p.enable_batching ? s->max_seqs : 0;
     ep.alignment_heads = s->n_heads ? s->heads : NULL;
     ep.n_alignment_heads = s->n_heads;
     ep.on_finish = on_finish;
@@ -430,9 +432,12 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
         s->n_heads = n;
     }
     if (s->p.max_windows == 0) { // as many windows as the memory budget holds
-        const double per_window = (double)am_xkv_bytes(m, p->kv_type) + (double)am_seq_bytes_for(m, 0, p->kv_type);
-        const double n = (double)p->window_memory_mb * 1048576.0 / per_window;
+        const double xkv = (double)am_xkv_bytes(m, p->kv_type), seq = (double)am_seq_bytes_for(m, 0, p->kv_type);
+        const double budget = (double)p->window_memory_mb * 1048576.0, n = budget / (xkv + seq);
         s->p.max_windows = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+        // the rest of the budget holds the extra sequences of beams and best-of candidates
+        const double n_seqs = (budget - s->p.max_windows * xkv) / seq;
+        s->max_seqs = n_seqs < s->p.max_windows ? s->p.max_windows : n_seqs > 1e6 ? 1000000 : (int)n_seqs;
     }
     s->m = m;
     s->tok = tok;

@@ -503,7 +503,7 @@ struct am_engine {
 am_engine *am_engine_create(const am_decoding *dc, const am_engine_params *p) {
     am_engine_params def = am_engine_default_params();
     if (!p) p = &def;
-    if (!dc || p->max_batch < 1 || p->max_windows < 1 || p->max_windows > 4096 ||
+    if (!dc || p->max_batch < 1 || p->max_windows < 1 || p->max_windows > 4096 || p->max_seqs < 0 ||
         (p->kv_type != AM_TYPE_F32 && p->kv_type != AM_TYPE_F16)) {
         am_set_error(AM_EINVAL, "invalid engine parameters");
         return NULL;
@@ -692,19 +692,42 @@ double am_engine_oldest_wait(const am_engine *e) {
     return oldest;
 }
 
-// A free slot with at least n_seqs sequences.
+// Sequences held by all slots.
+static int seqs_held(const am_engine *e) {
+    int n = 0;
+    for (int i = 0; i < e->p.max_windows; i++) n += e->slots[i].n_seqs;
+    return n;
+}
+
+// A free slot with at least n_seqs sequences, within the sequence budget:
+// a free slot that has enough is taken first; else one grows, after idle
+// slots gave back sequences they hold beyond one. A window that needs more
+// than the whole budget runs when it would be alone.
 static slot *free_slot(am_engine *e, int n_seqs) {
-    for (int i = 0; i < e->p.max_windows; i++) {
-        slot *s = &e->slots[i];
-        if (s->job) continue;
-        if (!s->xkv && !(s->xkv = am_xkv_create(e->m, e->p.kv_type))) return NULL;
-        for (; s->n_seqs < n_seqs; s->n_seqs++)
-            if (!(s->seqs[s->n_seqs] = am_seq_create(e->m, 0, e->p.kv_type))) return NULL;
-        if (!s->wdec && !(s->wdec = am_wdec_create(e->dc))) return NULL;
-        return s;
+    slot *s = NULL;
+    for (int i = 0; i < e->p.max_windows && (!s || s->n_seqs < n_seqs); i++) {
+        slot *c = &e->slots[i];
+        if (!c->job && (!s || c->n_seqs > s->n_seqs)) s = c;
     }
-    am_set_error(AM_EFULL, "no free window slot");
-    return NULL;
+    if (!s) {
+        am_set_error(AM_EFULL, "no free window slot");
+        return NULL;
+    }
+    if (s->n_seqs < n_seqs && e->p.max_seqs > 0 && seqs_held(e) + n_seqs - s->n_seqs > e->p.max_seqs) {
+        for (int i = 0; i < e->p.max_windows; i++) { // idle slots keep one sequence
+            slot *c = &e->slots[i];
+            for (; !c->job && c != s && c->n_seqs > 1; c->n_seqs--) am_seq_free(c->seqs[c->n_seqs - 1]);
+        }
+        if (seqs_held(e) + n_seqs - s->n_seqs > e->p.max_seqs && am_engine_active_windows(e) > 0) {
+            am_set_error(AM_EFULL, "no decoder sequences free for a window of %d", n_seqs);
+            return NULL;
+        }
+    }
+    if (!s->xkv && !(s->xkv = am_xkv_create(e->m, e->p.kv_type))) return NULL;
+    for (; s->n_seqs < n_seqs; s->n_seqs++)
+        if (!(s->seqs[s->n_seqs] = am_seq_create(e->m, 0, e->p.kv_type))) return NULL;
+    if (!s->wdec && !(s->wdec = am_wdec_create(e->dc))) return NULL;
+    return s;
 }
 
 int am_engine_encode(am_engine *e, int max_enc) {
@@ -894,11 +917,10 @@ int am_engine_decode_step(am_engine *e) {
 int am_engine_run(am_engine *e, double max_s) {
     const double until = max_s > 0 ? am_time_s() + max_s : 0;
     while (e->n_jobs > 0 && (until == 0 || am_time_s() < until)) {
-        int rc;
+        int rc = 0;
         if (am_engine_waiting_windows(e) > 0 && am_engine_active_windows(e) < e->p.max_windows)
             rc = am_engine_encode(e, 0);
-        else
-            rc = am_engine_decode_step(e);
+        if (rc == 0) rc = am_engine_decode_step(e); // also when no window could start (sequence budget)
         if (rc < 0) return rc;
         if (rc == 0 && am_engine_active_windows(e) == 0 && am_engine_waiting_windows(e) > 0)
             return am_set_error(AM_EINTERNAL, "engine made no progress");

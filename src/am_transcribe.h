@@ -101,6 +101,9 @@ typedef struct am_engine am_engine;
 typedef struct {
     int max_batch;    // windows per encoder call. Default 8.
     int max_windows;  // windows decoding at once (each holds cross K/V + a sequence). Default 64.
+    int max_seqs;     // decoder sequences (KV caches) held by all windows together: a window with beams
+                      // or best-of candidates holds several. A window that would exceed it waits for
+                      // others to finish (it runs alone when it needs more). 0 = no limit (default).
     int max_rows;     // decoder rows per internal pass (am_decoder_params). Default 512.
     int kv_type;      // element type of cross K/V and KV caches: AM_TYPE_F32 (exact, default) or
                       // AM_TYPE_F16 (half the memory and traffic; not the reference's arithmetic)

@@ -180,10 +180,12 @@ enum { RUN_BEAM = 1, RUN_WORDS = 2 };
 // Run every clip of the model (`copies` times each) through one engine with
 // the given features; transcripts go to out[copy * n + i] (caller frees jobs).
 static int run_engine(const char *model_file, const am_decoding *dc, const am_model *m, cJSON *cases, int features,
-                      int copies, am_job **jobs, const cJSON **cs, char (*labels)[200]) {
+                      int copies, int max_seqs, am_job **jobs, const cJSON **cs, char (*labels)[200]) {
     char rel[512], path[1024];
     am_mel *mel = am_mel_create(m->mel_filters, m->hp.n_mels);
-    am_engine *eng = mel ? am_engine_create(dc, NULL) : NULL;
+    am_engine_params ep = am_engine_default_params();
+    ep.max_seqs = max_seqs;
+    am_engine *eng = mel ? am_engine_create(dc, &ep) : NULL;
     CHECKF(eng != NULL, "%s: setup: %s", model_file, am_last_error());
     int n = 0;
     const cJSON *c;
@@ -219,9 +221,10 @@ static int run_engine(const char *model_file, const am_decoding *dc, const am_mo
     if (n) {
         CHECKF(am_engine_run(eng, 0) == 0, "%s: engine: %s", model_file, am_last_error());
         const am_engine_stats *st = am_engine_get_stats(eng);
-        printf("%s:%s%s %d clips x %d, %ld decoder steps (%.1f rows/step)\n", model_file,
+        printf("%s:%s%s %d clips x %d, %ld decoder steps (%.1f rows/step)%s\n", model_file,
                features & RUN_BEAM ? " beam 5" : "", features & RUN_WORDS ? " words" : "", n, copies,
-               st->decoder_steps, st->decoder_steps ? (double)st->decoder_rows / st->decoder_steps : 0.0);
+               st->decoder_steps, st->decoder_steps ? (double)st->decoder_rows / st->decoder_steps : 0.0,
+               max_seqs ? " (sequence budget 6)" : "");
     }
     am_engine_free(eng);
     am_mel_free(mel);
@@ -233,7 +236,7 @@ static void long_form(const char *model_file, const am_decoding *dc, const am_mo
     am_job *jobs[MAX_CASES] = {0};
     const cJSON *cs[MAX_CASES];
     char labels[MAX_CASES][200];
-    const int n = run_engine(model_file, dc, m, cases, features, 1, jobs, cs, labels);
+    const int n = run_engine(model_file, dc, m, cases, features, 1, 0, jobs, cs, labels);
     for (int i = 0; i < n; i++) {
         const am_transcript *tr = jobs[i] ? am_job_transcript(jobs[i]) : NULL;
         CHECKF(tr != NULL, "%s: no transcript", labels[i]);
@@ -243,17 +246,19 @@ static void long_form(const char *model_file, const am_decoding *dc, const am_mo
 }
 
 // Words and beams together, two copies of every clip in one engine: each
-// equals the same request run alone.
+// equals the same request run alone; and so does every clip under a
+// sequence budget of 6 (one beam-5 window at a time, others wait).
 static void mixed(const char *model_file, const am_decoding *dc, const am_model *m, cJSON *cases) {
-    am_job *together[2 * MAX_CASES] = {0}, *alone[MAX_CASES] = {0};
+    am_job *together[2 * MAX_CASES] = {0}, *alone[MAX_CASES] = {0}, *budget[MAX_CASES] = {0};
     const cJSON *cs[MAX_CASES];
     char labels[MAX_CASES][200];
-    const int n = run_engine(model_file, dc, m, cases, RUN_BEAM | RUN_WORDS, 2, together, cs, labels);
+    const int n = run_engine(model_file, dc, m, cases, RUN_BEAM | RUN_WORDS, 2, 0, together, cs, labels);
+    run_engine(model_file, dc, m, cases, RUN_BEAM | RUN_WORDS, 1, 6, budget, cs, labels);
     for (int i = 0; i < n; i++) {
         am_job *one[2 * MAX_CASES] = {0};
         cJSON *only = cJSON_CreateArray();
         cJSON_AddItemReferenceToArray(only, (cJSON *)cs[i]);
-        run_engine(model_file, dc, m, only, RUN_BEAM | RUN_WORDS, 1, one, cs + i, labels + i);
+        run_engine(model_file, dc, m, only, RUN_BEAM | RUN_WORDS, 1, 0, one, cs + i, labels + i);
         cJSON_Delete(only);
         alone[i] = one[0];
         const am_transcript *a = alone[i] ? am_job_transcript(alone[i]) : NULL;
@@ -262,9 +267,13 @@ static void mixed(const char *model_file, const am_decoding *dc, const am_model 
             CHECKF(a && t && same_transcript(a, t), "%s (copy %d): batched result differs from the single run",
                    labels[i], copy);
         }
+        const am_transcript *b = budget[i] ? am_job_transcript(budget[i]) : NULL;
+        CHECKF(a && b && same_transcript(a, b), "%s: result under a sequence budget differs from the single run",
+               labels[i]);
     }
     for (int i = 0; i < n; i++) {
         am_job_free(alone[i]);
+        am_job_free(budget[i]);
         am_job_free(together[i]);
         am_job_free(together[MAX_CASES + i]);
     }
