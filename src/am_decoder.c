@@ -344,22 +344,22 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
         // -- self-attention (causal, KV cache)
         const am_attn_weights *a = &blk->attn;
         am_nn_layernorm(dec->h, dec->x, a->ln_w, a->ln_b, R, d);
-        am_gemm(dec->qkv, dec->h, &a->qkv, a->qkv_b, R, 0, dec->ws); // qkv (R,3d)
+        am_gemm(dec->qkv, dec->h, &a->qkv, a->qkv_b, R, AM_GEMM_ROWWISE, dec->ws); // qkv (R,3d)
         attn_ctx self = {dec, seqs, n_tokens, NULL, l};
         am_nn_parallel(n * H, attention_task, &self); // h rows = attend(q rows, cache K/V [0, pos_i + n_i))
-        am_gemm(dec->x, dec->h, &a->o, a->o_b, R, AM_GEMM_ACC, dec->ws); // x += h @ Wo^T + bo
+        am_gemm(dec->x, dec->h, &a->o, a->o_b, R, AM_GEMM_ACC | AM_GEMM_ROWWISE, dec->ws); // x += h @ Wo^T + bo
         // -- cross-attention over the window's encoder output
         const am_attn_weights *c = &blk->cross;
         const am_wmat cq = am_wmat_rows(&c->qkv, 0, d);
         am_nn_layernorm(dec->h, dec->x, c->ln_w, c->ln_b, R, d);
-        am_gemm(dec->q, dec->h, &cq, c->qkv_b, R, 0, dec->ws); // q (R,d)
+        am_gemm(dec->q, dec->h, &cq, c->qkv_b, R, AM_GEMM_ROWWISE, dec->ws); // q (R,d)
         attn_ctx cross = {dec, seqs, n_tokens, capture, l};
         am_nn_parallel(n_xg * H, cross_task, &cross); // h rows = attend(q rows, cross K/V (T, hd))
-        am_gemm(dec->x, dec->h, &c->o, c->o_b, R, AM_GEMM_ACC, dec->ws); // x += h @ Wo^T + bo
+        am_gemm(dec->x, dec->h, &c->o, c->o_b, R, AM_GEMM_ACC | AM_GEMM_ROWWISE, dec->ws); // x += h @ Wo^T + bo
         // -- MLP
         am_nn_layernorm(dec->h, dec->x, blk->mlp_ln_w, blk->mlp_ln_b, R, d);
-        am_gemm(dec->mlp, dec->h, &blk->mlp0, blk->mlp0_b, R, AM_GEMM_GELU, dec->ws); // (R,4d)
-        am_gemm(dec->x, dec->mlp, &blk->mlp2, blk->mlp2_b, R, AM_GEMM_ACC, dec->ws);
+        am_gemm(dec->mlp, dec->h, &blk->mlp0, blk->mlp0_b, R, AM_GEMM_GELU | AM_GEMM_ROWWISE, dec->ws); // (R,4d)
+        am_gemm(dec->x, dec->mlp, &blk->mlp2, blk->mlp2_b, R, AM_GEMM_ACC | AM_GEMM_ROWWISE, dec->ws);
     }
     for (int i = 0; i < n; i++) seqs[i]->pos += n_tokens[i];
     // logits = ln(x) @ token_embedding^T
@@ -371,7 +371,7 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
             if (L != r0 + j) memmove(dec->x + (size_t)L * d, dec->x + (size_t)(r0 + j) * d, (size_t)d * sizeof(float));
     }
     am_nn_layernorm(dec->h, dec->x, m->dec_ln_w, m->dec_ln_b, L, d);
-    am_gemm(logits, dec->h, &m->dec_tok_emb, NULL, L, 0, dec->ws); // (L, n_vocab)
+    am_gemm(logits, dec->h, &m->dec_tok_emb, NULL, L, AM_GEMM_ROWWISE, dec->ws); // (L, n_vocab)
 }
 
 static int validate(const am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,

@@ -277,6 +277,18 @@ static void stream_columns(const stream_task *t, int n0, int n1) {
             store_tile(t->y + (size_t)m0 * N + n, N, acc, mr, nr, t->b ? t->b + n : NULL, t->flags);
         }
     }
+}
+
+// Columns [n0, n1) of y: the rows of x in blocks that stay in cache, W read once per block.
+static void stream_range(const stream_task *t, int n0, int n1) {
+    stream_task b = *t;
+    for (int m0 = 0; m0 < t->M; m0 += AM_GEMM_STREAM_BLOCK) {
+        b.M = AM_MIN(AM_GEMM_STREAM_BLOCK, t->M - m0);
+        b.x = t->x + (size_t)m0 * t->W->cols;
+        b.y = t->y + (size_t)m0 * t->W->rows;
+        stream_columns(&b, n0, n1);
+    }
+    const int N = t->W->rows, M = t->M;
     if (t->flags & AM_GEMM_GELU)
         for (int m = 0; m < M; m++) am_nn_gelu(t->y + (size_t)m * N + n0, (size_t)(n1 - n0));
 }
@@ -284,7 +296,7 @@ static void stream_columns(const stream_task *t, int n0, int n1) {
 static void stream_block(void *ctx, int i) {
     const stream_task *t = ctx;
     const int n0 = i * t->chunk, n1 = AM_MIN(t->W->rows, n0 + t->chunk);
-    if (n0 < n1) stream_columns(t, n0, n1);
+    if (n0 < n1) stream_range(t, n0, n1);
 }
 
 static void gemm_stream(float *y, const float *x, const am_wmat *W, const float *b, int M, int flags, am_gemm_ws *ws) {
@@ -292,7 +304,7 @@ static void gemm_stream(float *y, const float *x, const am_wmat *W, const float 
     t.tile = pick_tile(W->cols, &t.f16_direct);
     const int T = am_nn_threads();
     if (T == 1 || (double)M * W->rows * W->cols < PARALLEL_MACS) {
-        stream_columns(&t, 0, W->rows);
+        stream_range(&t, 0, W->rows);
         return;
     }
     const int n_tasks = T * TASKS_PER_THREAD;
@@ -392,7 +404,7 @@ int am_gemm(float *restrict y, const float *restrict x, const am_wmat *W, const 
     if (W->cols > ws->max_k)
         return am_set_error(AM_EINVAL, "product with %d inputs exceeds the workspace's %d", W->cols, ws->max_k);
     if (M <= 0) return 0;
-    if (M <= AM_GEMM_SMALL_M) gemm_stream(y, x, W, b, M, flags, ws);
+    if (M <= AM_GEMM_SMALL_M || (flags & AM_GEMM_ROWWISE)) gemm_stream(y, x, W, b, M, flags, ws);
     else gemm_many(y, x, W, b, M, flags, ws);
     return 0;
 }

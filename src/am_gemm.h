@@ -7,8 +7,10 @@
 //     memory once: each group of 4 rows is decoded into a per-thread buffer
 //     that stays in L1 and multiplied with all M rows of x by a
 //     register-blocked kernel (AVX-512, AVX2 or portable; am_cpu_isa).
-//   many rows (the encoder, long prefills) — W is decoded to float32, whole or
-//     in panels of rows, and multiplied by OpenBLAS sgemm.
+//   many rows (the encoder) — W is decoded to float32, whole or in panels of
+//     rows, and multiplied by OpenBLAS sgemm; with AM_GEMM_ROWWISE (the
+//     decoder) the streaming path serves any M, so that each row's result is
+//     the same whatever else is in the product.
 // Either way the work is spread over the thread pool (am_nn_parallel).
 // Summation order differs between the paths (as it does between any two GEMM
 // libraries); the weight values never do.
@@ -38,7 +40,14 @@ size_t am_gemm_ws_bytes(const am_gemm_ws *ws);
 enum {
     AM_GEMM_ACC = 1,  // y += x W^T + b (residual add), computed as (y + b) + x W^T
     AM_GEMM_GELU = 2, // y = gelu(x W^T + b), exact erf form (am_nn_gelu); not with AM_GEMM_ACC
+    AM_GEMM_ROWWISE = 4, // every row's result is independent of M and of the other rows (the streaming
+                         // path for any M, in blocks of AM_GEMM_STREAM_BLOCK rows): the decoder, so that a
+                         // request's logits do not depend on what shares its step
 };
+
+// Rows of x the streaming path multiplies per pass over W (AM_GEMM_ROWWISE products with more
+// rows read W once per block).
+#define AM_GEMM_STREAM_BLOCK 64
 
 // y (M, N) = x (M, K) @ W (N, K)^T + b (N,), with N = W->rows, K = W->cols;
 // b may be NULL; flags: AM_GEMM_*. y must not overlap x. Returns 0, or

@@ -149,6 +149,82 @@ int main(void) {
         CHECK(am_decoder_create(m, &bp) == NULL);
     }
 
+    // batch invariance: a sequence's logits are bit for bit the same whatever
+    // shares its step — alone, with 69 other rows (beyond the 16-row tile and the
+    // 64-row block of the products; sequences on the same window grouped in
+    // cross-attention), and as part of a prefill; am_seq_copy forks a cache so
+    // that the copy continues exactly like the original; cross-attention scores
+    // are captured for the heads asked
+    {
+        enum { NB = 70 };
+        am_seq *b[NB];
+        const int32_t *tp[NB];
+        int nt[NB], all[NB];
+        for (int i = 0; i < NB; i++) {
+            b[i] = am_seq_create(m, 0, AM_TYPE_F32);
+            am_seq_reset(b[i], xkv[i % 2 ? 1 : i % 3 ? 0 : 2]);
+            tp[i] = prompt[i % NW];
+            nt[i] = 1 + i % 3;
+            all[i] = i == 0;
+        }
+        float *alone = malloc((size_t)3 * V * sizeof *alone), *many = malloc((size_t)(NB + 2) * V * sizeof *many);
+        am_seq *a = am_seq_create(m, 0, AM_TYPE_F32);
+        am_seq_reset(a, xkv[2]); // as b[0]
+        const int32_t *ta = prompt[0];
+        int one = 1;
+        CHECK(am_decoder_step(dec, &a, &ta, &one, 1, AM_LOGITS_LAST, alone) == 0); // row 0 of b[0]'s prefill
+        const am_step_options o = {all, NULL};
+        CHECK(am_decoder_step_opts(dec, b, tp, nt, NB, &o, many) == 0);
+        CHECKF(memcmp(alone, many, (size_t)V * sizeof *many) == 0, "the first row differs in a 70-sequence step");
+        // b[3] (1 token) and b[4] (2 tokens) of the big step, each again alone
+        for (int k = 3; k <= 4; k++) {
+            am_seq *c = am_seq_create(m, 0, AM_TYPE_F32);
+            am_seq_reset(c, xkv[k % 2 ? 1 : k % 3 ? 0 : 2]);
+            int n = nt[k];
+            CHECK(am_decoder_step(dec, &c, &tp[k], &n, 1, AM_LOGITS_LAST, alone) == 0);
+            const size_t row = (size_t)(nt[0] + (k - 1)); // rows: b[0] all 1 token, then one per sequence
+            CHECKF(memcmp(alone, many + row * V, (size_t)V * sizeof *many) == 0, "sequence %d differs alone", k);
+            // fork: a copy of c continues exactly as c does
+            am_seq *f = am_seq_create(m, 0, AM_TYPE_F32);
+            CHECK(am_seq_copy(f, c, 0) == 0 && am_seq_pos(f) == am_seq_pos(c));
+            const int32_t next = 440;
+            const int32_t *tn[2] = {&next, &next};
+            am_seq *pair[2] = {c, f};
+            int ones[2] = {1, 1};
+            CHECK(am_decoder_step(dec, pair, tn, ones, 2, AM_LOGITS_LAST, many) == 0);
+            CHECKF(memcmp(many, many + V, (size_t)V * sizeof *many) == 0, "a forked cache continues differently");
+            am_seq_free(f);
+            am_seq_free(c);
+        }
+        // capture: scores of (layer 0, head 1) and (last layer, head 0) for a 3-token prefill
+        {
+            am_seq *c = am_seq_create(m, 0, AM_TYPE_F32);
+            am_seq_reset(c, xkv[1]);
+            const int heads[4] = {0, 1, m->hp.n_text_layer - 1, 0};
+            float *qk = malloc((size_t)2 * 3 * T * sizeof *qk);
+            const am_xattn_capture cap = {2, heads, qk}, *caps[1] = {&cap};
+            const int all1[1] = {1};
+            const am_step_options oc = {all1, caps};
+            int three = 3;
+            for (size_t i = 0; i < (size_t)2 * 3 * T; i++) qk[i] = NAN;
+            CHECK(am_decoder_step_opts(dec, &c, &tp[1], &three, 1, &oc, many) == 0);
+            int finite = 1;
+            for (size_t i = 0; i < (size_t)2 * 3 * T; i++) finite &= isfinite(qk[i]);
+            CHECKF(finite, "captured cross-attention scores not all written");
+            const int bad_heads[2] = {m->hp.n_text_layer, 0};
+            const am_xattn_capture bad = {1, bad_heads, qk}, *bads[1] = {&bad};
+            const am_step_options ob = {NULL, bads};
+            am_seq_reset(c, xkv[1]);
+            CHECK(am_decoder_step_opts(dec, &c, &tp[1], &three, 1, &ob, many) == AM_EINVAL);
+            free(qk);
+            am_seq_free(c);
+        }
+        for (int i = 0; i < NB; i++) am_seq_free(b[i]);
+        am_seq_free(a);
+        free(alone);
+        free(many);
+    }
+
     // reduced-precision K/V (--kv-type f16): the same prefills with half-precision
     // cross K/V and caches stay close to the float32 logits; a half-precision
     // sequence may attend a float32 window's cross K/V and vice versa

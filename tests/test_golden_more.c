@@ -159,17 +159,21 @@ static void compare_segments(const char *label, const cJSON *trace, const am_tra
     printf("  %-56s %d segments, %d words, %d windows\n", label, tr->n_segments, n_words, tr->n_windows);
 }
 
-// Two transcripts are the same result (segments, tokens, words).
+// Two transcripts are the same result, bit for bit: segments, tokens,
+// statistics, words and their probabilities (the decoder's arithmetic does
+// not depend on what shares a step).
 static int same_transcript(const am_transcript *a, const am_transcript *b) {
     if (a->n_segments != b->n_segments || strcmp(a->text, b->text)) return 0;
     for (int i = 0; i < a->n_segments; i++) {
         const am_segment *x = &a->segments[i], *y = &b->segments[i];
         if (x->seek != y->seek || x->start != y->start || x->end != y->end || x->n_tokens != y->n_tokens ||
-            memcmp(x->tokens, y->tokens, (size_t)x->n_tokens * sizeof *x->tokens) || x->n_words != y->n_words)
+            memcmp(x->tokens, y->tokens, (size_t)x->n_tokens * sizeof *x->tokens) || x->n_words != y->n_words ||
+            x->avg_logprob != y->avg_logprob || x->no_speech_prob != y->no_speech_prob ||
+            x->compression_ratio != y->compression_ratio || x->temperature != y->temperature)
             return 0;
         for (int k = 0; k < x->n_words; k++)
             if (strcmp(x->words[k].word, y->words[k].word) || x->words[k].start != y->words[k].start ||
-                x->words[k].end != y->words[k].end || fabs(x->words[k].probability - y->words[k].probability) > 1e-4)
+                x->words[k].end != y->words[k].end || x->words[k].probability != y->words[k].probability)
                 return 0;
     }
     return 1;
