@@ -175,36 +175,6 @@ int am_align_parse_heads(const am_model *m, const char *spec, am_align_head *out
 }
 
 // ---------------------------------------------------------------- Python helpers
-// Byte length of the UTF-8 character at s (n bytes left) when it is whitespace
-// by Python's str.isspace(), else 0.
-static size_t py_space_len(const unsigned char *s, size_t n) {
-    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2; // U+0085, U+00A0
-    if (n < 3) return 0;
-    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3;             // U+1680
-    if (s[0] == 0xe2 && s[1] == 0x80 && ((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 ||
-                                         s[2] == 0xaf))
-        return 3;                                                              // U+2000..200A, 2028, 2029, 202F
-    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3;             // U+205F
-    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3;             // U+3000
-    return 0;
-}
-
-// str.strip() of s[0, len): the stripped span as *out / returned length.
-static size_t py_strip(const char *s, size_t len, const char **out) {
-    const unsigned char *b = (const unsigned char *)s;
-    size_t k;
-    while (len && (k = py_space_len(b, len)) > 0) b += k, len -= k;
-    for (int cut = 1; cut && len;) { // trailing: a 1-, 2- or 3-byte space ending at len
-        cut = 0;
-        for (size_t w = 1; w <= 3 && w <= len && !cut; w++)
-            if (py_space_len(b + len - w, w) == w) cut = (int)w;
-        len -= (size_t)cut;
-    }
-    *out = (const char *)b;
-    return len;
-}
-
 // Python's `needle in hay` for strings: a substring test ("" is in every string).
 // Both are valid UTF-8 here, where a byte match is a code point match.
 static int py_in(const char *needle, size_t len, const char *hay) {
@@ -459,8 +429,8 @@ static int split_on_spaces(const am_tokenizer *tok, const int32_t *tokens, int n
     if (rc) return rc;
     int nw = 0; // words so far, merged in place at the front of g
     for (int k = 0; k < ng; k++) {
-        const char *s;
-        const size_t slen = py_strip(g[k].text, g[k].len, &s);
+        const char *s = g[k].text;
+        const size_t slen = am_str_strip(&s, g[k].len);
         const int special = tokens[g[k].begin] >= eot, with_space = g[k].text[0] == ' ';
         if (special || with_space || py_in(s, slen, k_punctuation) || nw == 0) {
             g[nw++] = g[k];
@@ -655,8 +625,8 @@ static const char k_sentence_end[] = ".\xe3\x80\x82!\xef\xbc\x81?\xef\xbc\x9f"; 
 static int merge_punctuations(am_word *a, int n) {
     for (int i = n - 2, j = n - 1; i >= 0; i--) {
         am_word *prev = &a[i], *next = &a[j];
-        const char *s;
-        const size_t slen = py_strip(prev->word, strlen(prev->word), &s);
+        const char *s = prev->word;
+        const size_t slen = am_str_strip(&s, strlen(prev->word));
         if (prev->word[0] == ' ' && py_in(s, slen, k_prepended)) {
             if (merge_into(prev, next, 1)) return AM_ENOMEM;
         } else {

@@ -131,6 +131,38 @@ int am_add_size(size_t a, size_t b, size_t *out) {
     return 0;
 }
 
+// ---------------------------------------------------------------- text
+// Length of the UTF-8 whitespace character at s (Python's str.isspace set), or 0.
+static size_t space_len(const unsigned char *s, size_t n) {
+    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
+    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
+    if (n >= 3 && s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3; // U+1680
+    if (n >= 3 && s[0] == 0xe2 && s[1] == 0x80 &&
+        ((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
+        return 3; // U+2000..200A, 2028, 2029, 202F
+    if (n >= 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3; // U+205F
+    if (n >= 3 && s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3; // U+3000
+    return 0;
+}
+
+size_t am_str_strip(const char **text, size_t len) {
+    const unsigned char *s = (const unsigned char *)*text;
+    size_t k;
+    while (len && (k = space_len(s, len))) {
+        s += k;
+        len -= k;
+    }
+    for (;;) { // trailing: try 1-, 2- and 3-byte characters ending at len
+        size_t cut = 0;
+        for (size_t w = 1; w <= 3 && w <= len && !cut; w++)
+            if (space_len(s + len - w, w) == w) cut = w;
+        if (!cut) break;
+        len -= cut;
+    }
+    *text = (const char *)s;
+    return len;
+}
+
 // ---------------------------------------------------------------- CPU
 static int g_isa;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;

@@ -64,6 +64,11 @@ float am_fp16_to_fp32(uint16_t h);
 // float -> IEEE half, round-to-nearest-even.
 uint16_t am_fp32_to_fp16(float f);
 
+// ---------------------------------------------------------------- text
+// Python's str.strip() on UTF-8: trims Unicode whitespace (str.isspace) from
+// both ends; returns the new length and moves *text forward.
+size_t am_str_strip(const char **text, size_t len);
+
 // ---------------------------------------------------------------- CPU
 // Instruction sets the kernels are written for (each a superset of the one before):
 // AVX2 = AVX2 + FMA + F16C; AVX512 = AVX-512 F, BW, DQ and VL.

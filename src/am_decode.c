@@ -94,37 +94,6 @@ double am_decode_compression_ratio(const char *text, size_t len) {
     return r;
 }
 
-// Length of the UTF-8 whitespace character at s (Python's str.isspace set), or 0.
-static size_t space_len(const unsigned char *s, size_t n) {
-    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
-    if (n >= 3 && s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3; // U+1680
-    if (n >= 3 && s[0] == 0xe2 && s[1] == 0x80 &&
-        ((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
-        return 3; // U+2000..200A, 2028, 2029, 202F
-    if (n >= 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3; // U+205F
-    if (n >= 3 && s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3; // U+3000
-    return 0;
-}
-
-size_t am_decode_strip(const char **text, size_t len) {
-    const unsigned char *s = (const unsigned char *)*text;
-    size_t k;
-    while (len && (k = space_len(s, len))) {
-        s += k;
-        len -= k;
-    }
-    for (;;) { // trailing: try 1-, 2- and 3-byte characters ending at len
-        size_t cut = 0;
-        for (size_t w = 1; w <= 3 && w <= len && !cut; w++)
-            if (space_len(s + len - w, w) == w) cut = w;
-        if (!cut) break;
-        len -= cut;
-    }
-    *text = (const char *)s;
-    return len;
-}
-
 // ---------------------------------------------------------------- window state
 enum { PH_IDLE, PH_DETECT, PH_PREFIX, PH_REST, PH_GEN, PH_DONE };
 
@@ -470,7 +439,7 @@ static int set_result(am_wdec *w, const int32_t *tokens, int n, double sum) {
     const int rc = am_tokenizer_decode_alloc(w->dc->tok, r->tokens, (size_t)n, AM_DECODE_NO_TIMESTAMPS, &text, &len);
     if (rc) return rc;
     const char *s = text;
-    len = am_decode_strip(&s, len);
+    len = am_str_strip(&s, len);
     memmove(text, s, len);
     text[len] = 0;
     r->text = text;

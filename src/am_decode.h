@@ -137,8 +137,4 @@ int am_wdec_language_probs(const am_wdec *w, am_lang_prob top[AM_LANG_TOP]);
 // (len(utf8) / len(zlib.compress(utf8))).
 double am_decode_compression_ratio(const char *text, size_t len);
 
-// Python's str.strip(): trims Unicode whitespace from both ends; returns the
-// new length and moves *text forward.
-size_t am_decode_strip(const char **text, size_t len);
-
 #endif // AM_DECODE_H

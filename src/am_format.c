@@ -86,7 +86,7 @@ void am_format_timestamp(double seconds, char marker, char *buf, size_t cap) {
 // segment text for subtitles: strip(), and "-->" cannot appear inside a cue
 static void sb_cue_text(sbuf *b, const char *text) {
     const char *t = text;
-    size_t n = am_decode_strip(&t, strlen(text));
+    size_t n = am_str_strip(&t, strlen(text));
     for (size_t i = 0; i < n; i++) {
         if (i + 2 < n && t[i] == '-' && t[i + 1] == '-' && t[i + 2] == '>') {
             sb_puts(b, "->");
@@ -130,7 +130,7 @@ static char *render_subtitles(const am_transcript *tr, int vtt) {
     for (int i = 0; i < tr->n_segments; i++) {
         const am_segment *s = &tr->segments[i];
         const char *t = s->text;
-        if (am_decode_strip(&t, strlen(t)) == 0) continue; // cleared (silent / instantaneous) segments
+        if (am_str_strip(&t, strlen(t)) == 0) continue; // cleared (silent / instantaneous) segments
         char a[64], z[64], num[32];
         am_format_timestamp(s->start, vtt ? '.' : ',', a, sizeof a);
         am_format_timestamp(s->end, vtt ? '.' : ',', z, sizeof z);
@@ -155,7 +155,7 @@ static char *render_subtitles(const am_transcript *tr, int vtt) {
 
 static char *stripped(const char *text) {
     const char *t = text ? text : "";
-    const size_t n = am_decode_strip(&t, strlen(t));
+    const size_t n = am_str_strip(&t, strlen(t));
     char *s = malloc(n + 1);
     if (s) {
         memcpy(s, t, n);

@@ -132,7 +132,7 @@ am_job *am_job_create(const am_decoding *dc, am_mel_result *mel, const am_transc
     if (p->initial_prompt && *p->initial_prompt) {
         // tokenizer.encode(" " + initial_prompt.strip())
         const char *s = p->initial_prompt;
-        size_t len = am_decode_strip(&s, strlen(s));
+        size_t len = am_str_strip(&s, strlen(s));
         char *buf = malloc(len + 2);
         if (!buf) goto oom;
         buf[0] = ' ';
@@ -274,7 +274,7 @@ static int commit_segments(am_job *j, double temperature) {
     for (int i = 0; i < j->n_pend; i++) {
         am_segment *s = &j->pend[i];
         const char *t = s->text;
-        if (s->start == s->end || am_decode_strip(&t, strlen(t)) == 0) {
+        if (s->start == s->end || am_str_strip(&t, strlen(t)) == 0) {
             s->text[0] = 0;
             s->n_tokens = 0;
             am_words_free(s->words, s->n_words);

@@ -48,32 +48,10 @@ static double jnum(const cJSON *o, const char *key) {
 
 static const cJSON *jget(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 
-// One code point of Python's str.isspace() at s (n bytes left): its byte
-// length, or 0.
-static size_t py_space_at(const unsigned char *s, size_t n) {
-    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
-    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
-    if (n >= 3 && s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) return 3; // U+1680
-    if (n >= 3 && s[0] == 0xe2 && s[1] == 0x80 &&
-        ((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
-        return 3; // U+2000..200A, U+2028, U+2029, U+202F
-    if (n >= 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) return 3; // U+205F
-    if (n >= 3 && s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) return 3; // U+3000
-    return 0;
-}
-
 // Python's s.strip() (malloc'd)
 static char *py_strip(const char *text) {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t n = strlen(text), k;
-    while (n && (k = py_space_at(s, n))) s += k, n -= k;
-    for (;;) {
-        size_t cut = 0;
-        for (size_t w = 1; w <= 3 && w <= n && !cut; w++)
-            if (py_space_at(s + n - w, w) == w) cut = w;
-        if (!cut) break;
-        n -= cut;
-    }
+    const char *s = text;
+    const size_t n = am_str_strip(&s, strlen(text));
     char *r = malloc(n + 1);
     memcpy(r, s, n);
     r[n] = 0;

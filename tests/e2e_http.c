@@ -641,12 +641,12 @@ static void case_errors(server *s) {
 // ---------------------------------------------------------------- word timestamps
 static int has_space_around(const char *t) {
     const char *p = t;
-    return am_decode_strip(&p, strlen(t)) != strlen(t);
+    return am_str_strip(&p, strlen(t)) != strlen(t);
 }
 
 static int is_blank(const char *t) {
     const char *p = t;
-    return am_decode_strip(&p, strlen(t)) == 0;
+    return am_str_strip(&p, strlen(t)) == 0;
 }
 
 // Text made only of words " [A-Za-z0-9]+" (the reference cuts it exactly at its spaces).
@@ -759,7 +759,7 @@ static void check_words_body(const char *label, const xfer *x, int with_segments
                 const cJSON *ts = cJSON_GetObjectItemCaseSensitive(t, "start");
                 const cJSON *te = cJSON_GetObjectItemCaseSensitive(t, "end");
                 const char *p = ww->valuestring;
-                const size_t len = am_decode_strip(&p, strlen(p));
+                const size_t len = am_str_strip(&p, strlen(p));
                 CHECKF(cJSON_IsString(tw) && strlen(tw->valuestring) == len && !strncmp(tw->valuestring, p, len) &&
                            cJSON_IsNumber(ts) && cJSON_IsNumber(te) &&
                            ts->valuedouble == cJSON_GetObjectItemCaseSensitive(wd, "start")->valuedouble &&

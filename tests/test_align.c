@@ -64,14 +64,14 @@ static void test_py_strings(void) {
     CHECK(py_in("!", 1, k_sentence_end) && py_in("\xef\xbc\x81", 3, k_sentence_end) && py_in("", 0, k_sentence_end));
     CHECK(!py_in(" .", 2, k_sentence_end));
     // str.strip(): Unicode whitespace (U+3000, U+00A0, U+2009, \x1f), not U+200B
-    const char *s;
-    const char *in = "\xe3\x80\x80\xc2\xa0 a b\t\x1f\xe2\x80\x89";
-    size_t n = py_strip(in, strlen(in), &s);
+    const char *in = "\xe3\x80\x80\xc2\xa0 a b\t\x1f\xe2\x80\x89", *s = in;
+    size_t n = am_str_strip(&s, strlen(in));
     CHECK(n == 3 && memcmp(s, "a b", 3) == 0);
-    in = "\xe2\x80\x8bx";
-    n = py_strip(in, strlen(in), &s);
+    in = s = "\xe2\x80\x8bx";
+    n = am_str_strip(&s, strlen(in));
     CHECK(n == strlen(in));
-    n = py_strip("  ", 2, &s);
+    s = "  ";
+    n = am_str_strip(&s, 2);
     CHECK(n == 0);
     // numpy's pairwise sum: 8 accumulators from 8 elements on
     double a[9] = {1e16, 1, 1, 1, 1, 1, 1, 1, 1};

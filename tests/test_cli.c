@@ -326,7 +326,7 @@ static void check_segments(const char *label, const char *body, size_t len, cons
     }
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
     const char *t = tr->text;
-    const size_t n = am_decode_strip(&t, strlen(t));
+    const size_t n = am_str_strip(&t, strlen(t));
     CHECKF(cJSON_IsString(text) && strlen(text->valuestring) == n && !strncmp(text->valuestring, t, n),
            "%s: text differs", label);
     cJSON_Delete(o);

@@ -277,10 +277,10 @@ static void test_helpers(void) {
     CHECKF(fabs(am_decode_compression_ratio("hello", 5) - 5.0 / 13.0) < 1e-12, "zlib size of 'hello' is 13");
     // Python str.strip() whitespace set, incl. U+3000 and NBSP
     const char *s = " \t\xe3\x80\x80 hi there\xc2\xa0\n";
-    size_t n = am_decode_strip(&s, strlen(s));
+    size_t n = am_str_strip(&s, strlen(s));
     CHECK(n == 8 && memcmp(s, "hi there", 8) == 0);
     const char *e = "   ";
-    CHECK(am_decode_strip(&e, 3) == 0);
+    CHECK(am_str_strip(&e, 3) == 0);
 }
 
 int main(int argc, char **argv) {

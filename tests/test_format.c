@@ -38,7 +38,7 @@ static cJSON *render_json(const am_transcript *tr, am_format f, const am_format_
 // Python's str.strip() of a NUL-terminated string, as a malloc'd copy.
 static char *strip_copy(const char *s) {
     const char *t = s;
-    const size_t n = am_decode_strip(&t, strlen(s));
+    const size_t n = am_str_strip(&t, strlen(s));
     char *r = malloc(n + 1);
     memcpy(r, t, n);
     r[n] = 0;

@@ -256,7 +256,7 @@ static void test_options(const model_ctx *c, am_job **jobs, char *long_prompt) {
     for (int k = J_PROMPT; k <= J_LONGPROMPT; k++) {
         const char *pr = k == J_PROMPT ? k_prompt : long_prompt;
         const char *txt = tr[k]->text;
-        const size_t n = am_decode_strip(&txt, strlen(txt));
+        const size_t n = am_str_strip(&txt, strlen(txt));
         CHECKF(n < 20 || strncmp(txt, pr, 20) != 0, "prompt %d: the text starts with the prompt", k);
         CHECKF(strstr(tr[k]->text, "President Kennedy") == NULL || strstr(tr[J_GREEDY]->text, "President Kennedy"),
                "prompt %d: the prompt leaked into the text", k);
@@ -390,7 +390,7 @@ out:
 // ---------------------------------------------------------------- word timestamps
 static int blank(const char *t) {
     const char *p = t ? t : "";
-    return am_decode_strip(&p, strlen(p)) == 0;
+    return am_str_strip(&p, strlen(p)) == 0;
 }
 
 // Text made only of words " [A-Za-z0-9]+": the reference's word split and
