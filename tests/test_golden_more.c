@@ -228,7 +228,7 @@ static int run_engine(const char *model_file, const am_decoding *dc, const am_mo
         printf("%s:%s%s %d clips x %d, %ld decoder steps (%.1f rows/step)%s\n", model_file,
                features & RUN_BEAM ? " beam 5" : "", features & RUN_WORDS ? " words" : "", n, copies,
                st->decoder_steps, st->decoder_steps ? (double)st->decoder_rows / st->decoder_steps : 0.0,
-               max_seqs ? " (sequence budget 6)" : "");
+               max_seqs ? " (sequence budget)" : "");
     }
     am_engine_free(eng);
     am_mel_free(mel);
@@ -274,6 +274,19 @@ static void mixed(const char *model_file, const am_decoding *dc, const am_model 
         const am_transcript *b = budget[i] ? am_job_transcript(budget[i]) : NULL;
         CHECKF(a && b && same_transcript(a, b), "%s: result under a sequence budget differs from the single run",
                labels[i]);
+        if (i == 0) { // a budget below one window's beams: each window runs when it is alone
+            am_job *small[2 * MAX_CASES] = {0};
+            cJSON *first = cJSON_CreateArray();
+            cJSON_AddItemReferenceToArray(first, (cJSON *)cs[0]);
+            run_engine(model_file, dc, m, first, RUN_BEAM | RUN_WORDS, 2, 3, small, cs, labels);
+            cJSON_Delete(first);
+            for (int copy = 0; copy < 2; copy++) {
+                am_job *j = small[copy * MAX_CASES];
+                const am_transcript *t = j ? am_job_transcript(j) : NULL;
+                CHECKF(a && t && same_transcript(a, t), "%s: result under a budget of 3 sequences differs", labels[0]);
+                am_job_free(j);
+            }
+        }
     }
     for (int i = 0; i < n; i++) {
         am_job_free(alone[i]);
