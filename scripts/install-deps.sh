@@ -15,6 +15,7 @@ PKGS=(
   libcurl4-openssl-dev   # tests and load generator only
   curl                   # scripts/download-model.sh
   jq                     # bench/ scripts read bench_core --json
+  haproxy                # tests only: e2e_scale runs deploy/haproxy.cfg in the foreground (never as a service)
 )
 
 missing=()

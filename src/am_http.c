@@ -105,6 +105,11 @@ struct am_http {
     int n_pending;    // submitted, completion callback not finished
     int n_live;       // request contexts alive
     int draining, stopping;
+    // the drain grace (params.drain_grace_s): new requests are still served until it is over
+    int grace_over;       // set once, never cleared
+    double t_drain;       // am_http_begin_drain
+    double t_last_upload; // the last transcription request accepted
+    int n_uploading;      // accepted requests whose body is still being received
     pthread_t watcher;
     int watcher_started;
     am_http_counts counts;
@@ -145,6 +150,7 @@ struct request {
     am_format_extra fx; // words / segments of verbose_json (from the granularities)
     uint64_t sched_id;
     int submitted, done, suspended, responded;
+    int uploading;    // counted in h->n_uploading (h->mu)
     int fd;
     request *wprev, *wnext;
     // result (written by the callback before done = 1)
@@ -168,6 +174,7 @@ am_http_params am_http_default_params(void) {
         .best_of = 0,
         .patience = 1.0,
         .length_penalty = NAN,
+        .drain_grace_s = 0,
     };
     return p;
 }
@@ -220,6 +227,27 @@ static int key_ok(const am_http *h, const char *given, size_t glen) {
         ok |= diff == 0;
     }
     return (int)ok;
+}
+
+// ---------------------------------------------------------------- drain grace (h->mu held)
+// Whether new transcription requests are served: always before the drain; during
+// it, until drain_grace_s has passed with no request arriving and no upload in
+// progress (at most AM_HTTP_GRACE_CAP * drain_grace_s after the drain began).
+// Once over, the grace stays over.
+static int accepting_locked(am_http *h) {
+    if (!h->draining) return 1;
+    if (h->grace_over) return 0;
+    const double g = h->p.drain_grace_s, now = am_time_s();
+    const double quiet_since = h->t_last_upload > h->t_drain ? h->t_last_upload : h->t_drain;
+    if (now - h->t_drain >= AM_HTTP_GRACE_CAP * g || (h->n_uploading == 0 && now - quiet_since >= g))
+        h->grace_over = 1;
+    return !h->grace_over;
+}
+
+static void uploading_end_locked(am_http *h, request *rq) {
+    if (!rq->uploading) return;
+    rq->uploading = 0;
+    h->n_uploading--;
 }
 
 // ---------------------------------------------------------------- request contexts
@@ -576,6 +604,7 @@ static enum MHD_Result ep_models(request *rq, const char *id) {
     return respond_json(rq, 200, root);
 }
 
+// Readiness for a load balancer, with the free capacity it may weigh.
 static enum MHD_Result ep_ready(request *rq) {
     am_http *h = rq->h;
     am_metrics_state st;
@@ -584,13 +613,23 @@ static enum MHD_Result ep_ready(request *rq) {
     const int draining = h->draining || st.draining;
     pthread_mutex_unlock(&h->mu);
     const char *reason = draining ? "draining" : st.pending_results >= st.max_queue ? "queue full" : NULL;
+    const int free_queue = st.max_queue > st.pending_results ? st.max_queue - st.pending_results : 0;
+    const int free_windows = st.max_windows > st.active_sequences ? st.max_windows - st.active_sequences : 0;
     cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "status", reason ? "unavailable" : "ready");
-        if (reason) cJSON_AddStringToObject(o, "reason", reason);
-        cJSON_AddStringToObject(o, "model", h->model->name);
-        cJSON_AddNumberToObject(o, "pending_results", st.pending_results);
-        cJSON_AddNumberToObject(o, "max_queue", st.max_queue);
+    int ok = o && cJSON_AddStringToObject(o, "status", reason ? "unavailable" : "ready") &&
+             (!reason || cJSON_AddStringToObject(o, "reason", reason)) &&
+             cJSON_AddStringToObject(o, "model", h->model->name) &&
+             cJSON_AddNumberToObject(o, "pending_results", st.pending_results) &&
+             cJSON_AddNumberToObject(o, "max_queue", st.max_queue) &&
+             cJSON_AddNumberToObject(o, "free_queue_slots", free_queue) &&
+             cJSON_AddNumberToObject(o, "queue_depth", st.queue_depth) &&
+             cJSON_AddNumberToObject(o, "active_windows", st.active_sequences) &&
+             cJSON_AddNumberToObject(o, "max_windows", st.max_windows) &&
+             cJSON_AddNumberToObject(o, "free_windows", free_windows) &&
+             cJSON_AddBoolToObject(o, "draining", draining);
+    if (!ok) {
+        cJSON_Delete(o);
+        o = NULL; // respond_json answers 500
     }
     return respond_json(rq, reason ? 503 : 200, o);
 }
@@ -614,9 +653,10 @@ static enum MHD_Result begin_upload(request *rq) {
     am_http *h = rq->h;
     struct MHD_Connection *c = rq->conn;
     pthread_mutex_lock(&h->mu);
-    const int draining = h->draining;
+    const int accepting = accepting_locked(h);
+    if (accepting) h->t_last_upload = am_time_s(); // keeps a drain grace open
     pthread_mutex_unlock(&h->mu);
-    if (draining || am_sched_draining(h->sched))
+    if (!accepting || am_sched_draining(h->sched))
         return respond_error(rq, 503, NULL, "draining", "the server is shutting down; retry on another instance");
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long content_length = 0;
@@ -648,6 +688,10 @@ static enum MHD_Result begin_upload(request *rq) {
         if (grow(&rq->audio, &rq->audio_cap, want, h->p.max_upload_bytes)) rq->audio_cap = 0;
     }
     rq->phase = PH_BODY;
+    pthread_mutex_lock(&h->mu);
+    rq->uploading = 1;
+    h->n_uploading++;
+    pthread_mutex_unlock(&h->mu);
     return MHD_YES;
 }
 
@@ -672,6 +716,9 @@ static enum MHD_Result receive_body(request *rq, const char *data, size_t n) {
 // The whole body is in: validate, submit, suspend.
 static enum MHD_Result finish_upload(request *rq) {
     am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu);
+    uploading_end_locked(h, rq);
+    pthread_mutex_unlock(&h->mu);
     if (rq->pp) {
         const int ok = MHD_destroy_post_processor(rq->pp) == MHD_YES;
         rq->pp = NULL;
@@ -758,7 +805,7 @@ static enum MHD_Result finish_upload(request *rq) {
         .user = rq,
     };
     pthread_mutex_lock(&h->mu); // the callback may run before submit returns
-    const int draining = h->draining;
+    const int draining = h->draining && h->grace_over; // accepted during the grace: still submitted
     if (!draining) {
         rq->refs++;
         h->n_pending++;
@@ -939,6 +986,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         record(rq, STATUS_CLIENT_GONE, toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle timeout" : "client gone");
     am_http *h = rq->h;
     pthread_mutex_lock(&h->mu); // defensive: a suspended request only ends after its resume
+    uploading_end_locked(h, rq); // a client gone mid-upload
     if (rq->suspended) {
         watch_remove(h, rq);
         rq->suspended = 0;
@@ -966,7 +1014,8 @@ am_http *am_http_start(const am_http_params *p, am_sched *s, am_metrics *m, cons
     if (!p) p = &def;
     if (!s || !m || !model || !tok || p->port < 0 || p->port > 65535 || p->max_upload_bytes == 0 ||
         p->max_upload_bytes > ((size_t)1 << 40) || p->threads < 1 || p->threads > 256 || p->idle_timeout_s < 0 ||
-        p->n_api_keys < 0 || (p->n_api_keys > 0 && !p->api_keys)) {
+        p->n_api_keys < 0 || (p->n_api_keys > 0 && !p->api_keys) || !(p->drain_grace_s >= 0) ||
+        p->drain_grace_s > 1e6) {
         am_set_error(AM_EINVAL, "invalid HTTP parameters");
         return NULL;
     }
@@ -1066,7 +1115,26 @@ int am_http_port(const am_http *h) { return h ? h->port : 0; }
 void am_http_begin_drain(am_http *h) {
     if (!h) return;
     pthread_mutex_lock(&h->mu);
-    h->draining = 1;
+    if (!h->draining) {
+        h->draining = 1;
+        h->t_drain = am_time_s();
+        if (!(h->p.drain_grace_s > 0)) h->grace_over = 1;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+int am_http_grace_over(am_http *h) {
+    if (!h) return 1;
+    pthread_mutex_lock(&h->mu);
+    const int over = h->draining && !accepting_locked(h);
+    pthread_mutex_unlock(&h->mu);
+    return over;
+}
+
+void am_http_end_grace(am_http *h) {
+    if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    h->grace_over = 1;
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -1090,6 +1158,7 @@ void am_http_stop(am_http *h, double timeout_s, am_http_counts *final) {
     const double deadline = am_time_s() + (timeout_s > 0 ? timeout_s : 0);
     pthread_mutex_lock(&h->mu);
     h->draining = 1;
+    h->grace_over = 1;
     // cancel what the scheduler still holds; its callbacks resume the connections
     for (int round = 0; round < 200 && !no_pending(h); round++) {
         uint64_t ids[64];

@@ -12,7 +12,13 @@
 //        which override the server's defaults (am_http_params). 200 with the
 //        rendered transcript; json and verbose_json carry the "performance" object.
 //   GET  /health                liveness, always 200 {"status":"ok"}
-//   GET  /ready                 200 when the service takes work, else 503 {"status":"unavailable","reason"}
+//   GET  /ready                 readiness for a load balancer: 200 {"status":"ready", ...} when the
+//                               instance takes work, else 503 {"status":"unavailable","reason":
+//                               "draining" | "queue full", ...}; both carry the free capacity:
+//                               "model", "pending_results", "max_queue", "free_queue_slots",
+//                               "queue_depth", "active_windows", "max_windows", "free_windows",
+//                               "draining" (bool). There is no "loading" state: the server listens
+//                               only once its model is loaded.
 //   GET  /v1/models, /v1/models/{id}   the loaded model in OpenAI's list/object shape
 //   GET  /stats/batching        the scheduler statistics document (am_metrics_stats_json)
 //   GET  /metrics               Prometheus text (am_metrics_prometheus)
@@ -33,7 +39,8 @@
 //   413 upload over the limit: Content-Length checked before reading, bytes
 //       counted while receiving (nothing buffered past the limit)
 //   429 queue full (am_sched_submit AM_EFULL), with Retry-After: 1
-//   500 internal error   503 draining (AM_ESHUTDOWN / after SIGTERM)
+//   500 internal error   503 draining (AM_ESHUTDOWN / after am_http_begin_drain and its
+//       grace, params.drain_grace_s)
 //   504 request deadline passed (AM_ETIMEDOUT)
 //   499 is logged and counted (never seen by anyone) when the client went away.
 // Every response carries X-Request-Id; every request is logged on stderr
@@ -48,8 +55,9 @@
 //
 // Ownership: am_http borrows the scheduler, metrics, model and tokenizer (they
 // must outlive it) and copies the params (strings included). Thread-safety:
-// am_http_port / am_http_begin_drain / am_http_get_counts may be called from
-// any thread; am_http_stop once, from the thread that started it.
+// am_http_port / am_http_begin_drain / am_http_grace_over / am_http_end_grace /
+// am_http_get_counts may be called from any thread; am_http_stop once, from the
+// thread that started it.
 #ifndef AM_HTTP_H
 #define AM_HTTP_H
 
@@ -59,6 +67,10 @@
 #include "am_model.h"
 #include "am_sched.h"
 #include "am_tokenizer.h"
+
+// The longest grace, in multiples of drain_grace_s (a client that never pauses
+// cannot hold a draining instance open).
+#define AM_HTTP_GRACE_CAP 10
 
 typedef struct {
     const char *host;          // bind address: IPv4/IPv6 literal or a name. Default "127.0.0.1".
@@ -77,6 +89,11 @@ typedef struct {
     double patience;           // beam search patience (> 0). Default 1.0. A request's patience field needs a
                                // beam size (its own or this default), as the reference's DecodingOptions.
     double length_penalty;     // NAN = length-normalised ranking (default); else 0..1.
+    double drain_grace_s;      // after am_http_begin_drain, keep serving new transcription requests (while
+                               // /ready answers 503) until none has arrived for this many seconds and no
+                               // upload is being received, at most AM_HTTP_GRACE_CAP times as long: the time a
+                               // load balancer's health checks need to take the instance out of rotation
+                               // (seconds; 0 = refuse new requests with 503 at once). Default 0.
 } am_http_params;
 
 am_http_params am_http_default_params(void);
@@ -99,9 +116,18 @@ am_http *am_http_start(const am_http_params *p, am_sched *s, am_metrics *m, cons
 // The port actually bound (the ephemeral one when params.port was 0).
 int am_http_port(const am_http *h);
 
-// Enter draining: /ready answers 503 and new transcription requests get 503
-// (the caller also drains the scheduler). Keeps serving in-flight responses.
+// Enter draining: /ready answers 503 at once; new transcription requests get
+// 503 once the grace (params.drain_grace_s) is over, at once without one.
+// Keeps serving in-flight responses. The caller waits for am_http_grace_over,
+// then drains the scheduler.
 void am_http_begin_drain(am_http *h);
+
+// 1 once draining and the grace is over (new transcription requests are
+// refused from then on), else 0. Never 1 before am_http_begin_drain.
+int am_http_grace_over(am_http *h);
+
+// End the grace now (e.g. a second SIGTERM).
+void am_http_end_grace(am_http *h);
 
 void am_http_get_counts(am_http *h, am_http_counts *c);
 

@@ -3,6 +3,7 @@
 //   amanuensis transcribe -m MODEL [options] FILE...   transcribe files (batched together)
 //   amanuensis info -m MODEL [FILE...]                 model facts and stage timings
 //   amanuensis serve [-m MODEL] [--host A] [--port N]  the OpenAI-compatible HTTP server
+//   amanuensis vad [-m VAD_MODEL] [options] FILE      speech segments (Silero VAD) as JSON
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -24,6 +25,7 @@
 #include "am_model.h"
 #include "am_sched.h"
 #include "am_transcribe.h"
+#include "am_vad.h"
 
 // ---------------------------------------------------------------- usage
 static void usage(FILE *f) {
@@ -59,6 +61,21 @@ static void usage(FILE *f) {
             "      -q, --quiet           no progress or timings on stderr\n"
             "  info -m MODEL [FILE...]   print the model's parameters; for each audio FILE,\n"
             "                            decode it and time the mel and encoder stages\n"
+            "  vad [-m VAD_MODEL] [options] FILE\n"
+            "      speech segments (Silero VAD v6.2, whisper.cpp's VAD ggml file and segmentation)\n"
+            "      as JSON: {\"segments\":[[start_s,end_s],...],\"spans\":[[first,end],...]}; spans\n"
+            "      are the samples [first, end) at 16 kHz whisper.cpp keeps of each segment when\n"
+            "      it transcribes with VAD (end + --samples-overlap for all but the last)\n"
+            "      -m, --model PATH      VAD model ($AMANUENSIS_VAD_MODEL, else\n"
+            "                            models/ggml-silero-v6.2.0.bin)\n"
+            "      --threshold T         speech probability threshold (0..1 exclusive, default 0.5)\n"
+            "      --min-speech-ms N     drop shorter segments (0..3600000, default 250)\n"
+            "      --min-silence-ms N    silence that ends a segment (0..3600000, default 100)\n"
+            "      --max-speech-s X      split longer segments (0..86400 whole seconds, default 0 = none)\n"
+            "      --speech-pad-ms N     padding on both sides of a segment (0..60000, default 30)\n"
+            "      --samples-overlap X   seconds of overlap after each span but the last (0..10, default 0.1)\n"
+            "      --probs               add \"probs\": the speech probability of every 512-sample frame\n"
+            "      -q, --quiet           no timing line on stderr\n"
             "  serve [-m MODEL] [options]  the OpenAI-compatible HTTP server\n"
             "      (POST /v1/audio/transcriptions, /v1/audio/translations; GET /health, /ready,\n"
             "      /v1/models, /stats/batching, /metrics). SIGTERM/SIGINT drain, then exit 0.\n"
@@ -72,6 +89,10 @@ static void usage(FILE *f) {
             "      --max-upload-mb X     upload limit ($AMANUENSIS_MAX_UPLOAD_MB, default 25)\n"
             "      --timeout S           per-request deadline, 504 after it (default 60)\n"
             "      --drain-timeout S     how long shutdown waits for in-flight work (default 30)\n"
+            "      --drain-grace S       behind a load balancer: after SIGTERM /ready says 503 at once, but new\n"
+            "                            requests are still served until none arrives for S s (at most 10 S;\n"
+            "                            a second signal ends it), then the drain ($AMANUENSIS_DRAIN_GRACE,\n"
+            "                            default 0: refuse new requests at once)\n"
             "      --api-key KEY         require 'Authorization: Bearer KEY' on /v1, /stats, /metrics\n"
             "                            (repeatable; $AMANUENSIS_API_KEYS, comma-separated)\n"
             "      --threads-http N      HTTP polling threads (default 2)\n"
@@ -544,7 +565,7 @@ static int cmd_serve(int argc, char **argv) {
     am_sched_params sp = am_sched_default_params();
     am_sched_params_from_env(&sp);
     am_http_params hp = am_http_default_params();
-    double upload_mb = 25, drain_timeout = 30, timeout = 60, d;
+    double upload_mb = 25, drain_timeout = 30, timeout = 60, drain_grace = 0, d;
     int quiet = 0, rc = 2;
     // where patience and the alignment heads came from (flag or environment), for the messages
     const char *patience_from = NULL, *heads_from = "--alignment-heads";
@@ -559,6 +580,8 @@ static int cmd_serve(int argc, char **argv) {
     if (!keys) return 1;
     const char *v = getenv("AMANUENSIS_MAX_UPLOAD_MB");
     if (v && *v && serve_number("AMANUENSIS_MAX_UPLOAD_MB", v, 1e-6, 1e6, &upload_mb)) goto done;
+    if ((v = getenv("AMANUENSIS_DRAIN_GRACE")) && *v && serve_number("AMANUENSIS_DRAIN_GRACE", v, 0, 1e5, &drain_grace))
+        goto done;
     if (kv_type_from_env(&sp.kv_type)) goto done;
     // decoding defaults from the environment (flags override them)
     if ((v = getenv("AMANUENSIS_BEAM_SIZE")) && *v && parse_group_size("AMANUENSIS_BEAM_SIZE", v, &hp.beam_size))
@@ -582,7 +605,8 @@ static int cmd_serve(int argc, char **argv) {
         static const char *const with_value[] = {"-m", "--model", "--host", "--port", "--batching",
                                                  "--max-batch-size", "--max-wait-ms", "--max-windows",
                                                  "--max-queue", "--max-upload-mb", "--timeout", "--drain-timeout",
-                                                 "--api-key", "--threads-http", "--kv-type", "--beam-size",
+                                                 "--drain-grace", "--api-key", "--threads-http", "--kv-type",
+                                                 "--beam-size",
                                                  "--best-of", "--patience", "--length-penalty",
                                                  "--alignment-heads"};
         int known = 0;
@@ -619,6 +643,8 @@ static int cmd_serve(int argc, char **argv) {
             if (serve_number(a, v, 1e-6, 1e7, &timeout)) goto done;
         } else if (!strcmp(a, "--drain-timeout")) {
             if (serve_number(a, v, 0, 1e7, &drain_timeout)) goto done;
+        } else if (!strcmp(a, "--drain-grace")) {
+            if (serve_number(a, v, 0, 1e5, &drain_grace)) goto done;
         } else if (!strcmp(a, "--api-key")) {
             if (!*v) {
                 fprintf(stderr, "amanuensis: --api-key must not be empty\n");
@@ -675,6 +701,7 @@ static int cmd_serve(int argc, char **argv) {
     hp.api_keys = keys;
     hp.n_api_keys = n_keys;
     hp.log_requests = !quiet;
+    hp.drain_grace_s = drain_grace;
 
     // SIGINT/SIGTERM: blocked in every thread created from here on and taken
     // by sigtimedwait below; the handler covers threads that existed before
@@ -715,11 +742,11 @@ static int cmd_serve(int argc, char **argv) {
     am_sched_state(sched, &cfg);
     fprintf(stderr,
             "amanuensis: serving %s (%s, %s weights, loaded in %.0f ms): batching %s (max batch %d, max wait %d ms, "
-            "max windows %d), queue %d, upload limit %.1f MB, timeout %g s, drain timeout %g s, %d HTTP thread(s), "
-            "API keys: %d\n",
+            "max windows %d), queue %d, upload limit %.1f MB, timeout %g s, drain timeout %g s, drain grace %g s, "
+            "%d HTTP thread(s), API keys: %d\n",
             m->name, am_model_is_multilingual(m) ? "multilingual" : "English-only", am_type_name(m->weight_type),
             1e3 * (am_time_s() - t0), sp.enable_batching ? "on" : "off", cfg.max_batch_size, cfg.max_wait_ms,
-            cfg.max_windows, cfg.max_queue, upload_mb, timeout, drain_timeout, hp.threads, n_keys);
+            cfg.max_windows, cfg.max_queue, upload_mb, timeout, drain_timeout, drain_grace, hp.threads, n_keys);
     if (hp.beam_size || hp.best_of || !isnan(hp.length_penalty) || (sp.alignment_heads && *sp.alignment_heads))
         fprintf(stderr,
                 "amanuensis: request defaults: beam_size %d (0 = greedy), best_of %d, patience %g, length_penalty %g; "
@@ -736,9 +763,20 @@ static int cmd_serve(int argc, char **argv) {
         const int sig = sigtimedwait(&stop_set, NULL, &tick);
         if (sig > 0) g_stop_signal = sig;
     }
-    fprintf(stderr, "amanuensis: %s received: draining (up to %g s)\n", g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
-            drain_timeout);
-    am_http_begin_drain(http);
+    const char *sig_name = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+    am_http_begin_drain(http); // /ready: 503 from now on
+    if (drain_grace > 0) { // new requests are still served until the balancer stops sending them
+        fprintf(stderr, "amanuensis: %s received: not ready; serving new requests until none arrives for %g s\n",
+                sig_name, drain_grace);
+        fflush(stderr);
+        const double t_grace = am_time_s();
+        while (!am_http_grace_over(http)) {
+            const struct timespec tick = {0, 50 * 1000000L};
+            if (sigtimedwait(&stop_set, NULL, &tick) > 0) am_http_end_grace(http); // a second signal
+        }
+        fprintf(stderr, "amanuensis: grace over after %.2f s\n", am_time_s() - t_grace);
+    }
+    fprintf(stderr, "amanuensis: %s received: draining (up to %g s)\n", sig_name, drain_timeout);
     const double t_drain = am_time_s();
     const int cut = am_sched_drain(sched, drain_timeout);
     am_http_counts hc = {0};
@@ -772,6 +810,112 @@ done:
     return rc;
 }
 
+// ---------------------------------------------------------------- vad
+// amanuensis vad [-m VAD_MODEL] [options] FILE: speech segments as JSON on stdout.
+static int cmd_vad(int argc, char **argv) {
+    const char *model = getenv("AMANUENSIS_VAD_MODEL"), *file = NULL;
+    am_vad_params p = am_vad_default_params();
+    int quiet = 0, with_probs = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--probs")) {
+            with_probs = 1;
+            continue;
+        }
+        if (a[0] != '-' || !a[1]) {
+            if (file) {
+                fprintf(stderr, "amanuensis: vad takes one FILE (got '%s' and '%s')\n", file, a);
+                return 2;
+            }
+            file = a;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "amanuensis: %s needs a value (or is unknown; see amanuensis --help)\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        double x;
+        const int num = parse_double(v, &x) == 0;
+        const int whole = num && x == floor(x) && fabs(x) <= 1e9;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--threshold") && num) p.threshold = (float)x;
+        else if (!strcmp(a, "--min-speech-ms") && whole) p.min_speech_ms = (int)x;
+        else if (!strcmp(a, "--min-silence-ms") && whole) p.min_silence_ms = (int)x;
+        else if (!strcmp(a, "--max-speech-s") && (num || !strcmp(v, "inf"))) p.max_speech_s = num ? (float)x : INFINITY;
+        else if (!strcmp(a, "--speech-pad-ms") && whole) p.speech_pad_ms = (int)x;
+        else if (!strcmp(a, "--samples-overlap") && num) p.samples_overlap_s = (float)x;
+        else {
+            fprintf(stderr, "amanuensis: bad option '%s %s' for vad (see amanuensis --help)\n", a, v);
+            return 2;
+        }
+        if (am_vad_check_params(&p)) { // each value is checked as it comes: the error is this option's
+            fprintf(stderr, "amanuensis: %s: %s\n", a, am_last_error());
+            return 2;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "amanuensis: vad needs an audio FILE\n");
+        return 2;
+    }
+    if (!model) model = "models/ggml-silero-v6.2.0.bin";
+    float *pcm = NULL, *probs = NULL;
+    am_vad_segment *seg = NULL;
+    am_vad_span *spans = NULL;
+    size_t n = 0, n_seg = 0;
+    int rc = 1;
+    am_vad_model *m = am_vad_model_load(model);
+    if (!m) {
+        fprintf(stderr, "amanuensis: %s\n", am_last_error());
+        return 1;
+    }
+    if (am_audio_decode_file(file, NULL, &pcm, &n)) {
+        fprintf(stderr, "amanuensis: %s: %s\n", file, am_last_error());
+        goto done;
+    }
+    const size_t n_frames = am_vad_n_frames(n);
+    const double t0 = am_time_s();
+    if (!(probs = malloc(n_frames * sizeof *probs)) || !(spans = malloc((n_frames + 1) * sizeof *spans))) {
+        fprintf(stderr, "amanuensis: out of memory\n");
+        goto done;
+    }
+    if (am_vad_probs(m, pcm, n, probs) || am_vad_segments_from_probs(probs, n_frames, &p, &seg, &n_seg) ||
+        am_vad_spans(spans, seg, n_seg, n, p.samples_overlap_s)) {
+        fprintf(stderr, "amanuensis: %s: %s\n", file, am_last_error());
+        goto done;
+    }
+    const double secs = am_time_s() - t0, audio_s = n / (double)AM_SAMPLE_RATE;
+    printf("{\"segments\":[");
+    for (size_t i = 0; i < n_seg; i++)
+        printf("%s[%.2f,%.2f]", i ? "," : "", seg[i].start_cs / 100.0, seg[i].end_cs / 100.0);
+    printf("],\"spans\":[");
+    for (size_t i = 0; i < n_seg; i++)
+        printf("%s[%lld,%lld]", i ? "," : "", (long long)spans[i].start, (long long)spans[i].end);
+    printf("]");
+    if (with_probs) {
+        printf(",\"probs\":[");
+        for (size_t i = 0; i < n_frames; i++) printf("%s%.6g", i ? "," : "", probs[i]);
+        printf("]");
+    }
+    printf("}\n");
+    if (!quiet)
+        fprintf(stderr, "%s: %.2f s of audio, %zu frames, %zu segments; VAD %.1f ms (%.0f frames/s, %.0fx real time)\n",
+                file, audio_s, n_frames, n_seg, 1e3 * secs, n_frames / AM_MAX(secs, 1e-9),
+                audio_s / AM_MAX(secs, 1e-9));
+    rc = 0;
+done:
+    free(probs);
+    free(spans);
+    am_vad_segments_free(seg);
+    am_audio_free(pcm);
+    am_vad_model_free(m);
+    return rc;
+}
+
 // ---------------------------------------------------------------- main
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -781,6 +925,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "transcribe")) return cmd_transcribe(argc, argv);
     if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc, argv);
+    if (!strcmp(argv[1], "vad")) return cmd_vad(argc, argv);
     fprintf(stderr, "amanuensis: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
