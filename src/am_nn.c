@@ -225,30 +225,6 @@ void am_nn_layernorm(float *y, const float *x, const float *restrict w, const fl
     parallel_range((size_t)M, (size_t)(PARALLEL_ELEMS / d + 1), ln_rows, &t);
 }
 
-// exp(x) for x <= 0 (softmax arguments), ~1 ulp: x = n*ln2 + r, |r| <= ln2/2,
-// e^r by Cephes' expf polynomial, 2^n from the exponent bits; 0 below -87.3.
-// Written branch-free so the loops calling it vectorize.
-static inline float exp_nonpos(float x) {
-    union {
-        float f;
-        int32_t i;
-    } t, scale;
-    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
-    const float xc = x < -87.0f ? -87.0f : x;
-    t.f = xc * 1.44269504088896341f + shift;
-    const float fn = t.f - shift;
-    const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    scale.i = (t.i - 0x4b400000 + 127) << 23; // 2^n, n = the integer in t
-    return x < -87.0f ? 0.0f : p * scale.f;
-}
-
 // erfc(z) for z >= 0 with relative error < 1.2e-7 (Numerical Recipes'
 // Chebyshev fit, erfcc), branch-free so a loop over it vectorizes.
 static inline float erfc_nonneg(float z) {
@@ -260,7 +236,7 @@ static inline float erfc_nonneg(float z) {
                   t * (0.09678418f +
                        t * (-0.18628806f +
                             t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
-    return t * exp_nonpos(-z * z + p);
+    return t * am_nn_exp_nonpos(-z * z + p);
 }
 
 // gelu(x) = 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2): through erfc the
@@ -286,7 +262,7 @@ static void softmax_row(float *r, int N) {
     double sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j < N; j++) {
-        r[j] = exp_nonpos(r[j] - mx);
+        r[j] = am_nn_exp_nonpos(r[j] - mx);
         sum += r[j];
     }
     const float inv = (float)(1.0 / sum);
@@ -321,6 +297,6 @@ double am_nn_logsumexp(const float *x, int n) {
     if (mx == -INFINITY) return -INFINITY;
     double s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += exp_nonpos(x[i] - mx);
+    for (int i = 0; i < n; i++) s += am_nn_exp_nonpos(x[i] - mx);
     return mx + log(s);
 }

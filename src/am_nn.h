@@ -12,6 +12,7 @@
 #define AM_NN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 // ---------------------------------------------------------------- threads
 // Threads the kernels use: a process-wide pool started on first use with one
@@ -45,5 +46,30 @@ double am_nn_logsumexp(const float *x, int n);
 
 // y (n,) += x (n,)
 void am_nn_add(float *restrict y, const float *restrict x, size_t n);
+
+// ---------------------------------------------------------------- scalar kernels
+// exp(x) for x <= 0 (softmax arguments), ~1 ulp: x = n*ln2 + r, |r| <= ln2/2,
+// e^r by Cephes' expf polynomial, 2^n from the exponent bits; 0 below -87.3.
+// Written branch-free so the loops calling it vectorize.
+static inline float am_nn_exp_nonpos(float x) {
+    union {
+        float f;
+        int32_t i;
+    } t, scale;
+    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
+    const float xc = x < -87.0f ? -87.0f : x;
+    t.f = xc * 1.44269504088896341f + shift;
+    const float fn = t.f - shift;
+    const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    scale.i = (t.i - 0x4b400000 + 127) << 23; // 2^n, n = the integer in t
+    return x < -87.0f ? 0.0f : p * scale.f;
+}
 
 #endif // AM_NN_H

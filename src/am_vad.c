@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "am_nn.h"
 #include "am_quant.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
@@ -467,32 +468,17 @@ VAD_CLONES static void gemm_rows(float *const *restrict y, const float *const *r
         for (int r = 0; r < R; r += 4) tile_4x1(y, x, R, r, W, p, b, relu);
 }
 
-// e^x to a few ulp for x in [-86, 88.7], branch-free so that loops over it
-// vectorize (Cody-Waite reduction by ln 2, Cephes' degree-5 polynomial, 2^n
-// built in the exponent bits); e^-86 below that range, inf above it.
-AM_INLINE float exp_f(float x) {
-    x = x < -86.0f ? -86.0f : x > 88.72283f ? 88.72283f : x;
-    const float big = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
-    const float n = (x * 1.44269504f + big) - big;
-    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    const float r2 = r * r;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r2 + r + 1.0f;
-    union {
-        uint32_t u;
-        float f;
-    } e = {(uint32_t)((int32_t)n + 126) << 23}; // 2^(n-1): n + 127 can be 255 when x is near 88.7
-    return p * e.f * 2.0f;
+// The logistic and tanh from e^-|x| only (am_nn_exp_nonpos: branch-free, so
+// the loops over them vectorize, and no overflow for any x).
+AM_INLINE float sigmoid_f(float x) {
+    const float e = am_nn_exp_nonpos(-fabsf(x)); // e^-|x|
+    return (x >= 0 ? 1.0f : e) / (1.0f + e);
 }
 
-AM_INLINE float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
-
-AM_INLINE float tanh_f(float x) { return 1.0f - 2.0f / (exp_f(2.0f * x) + 1.0f); }
+AM_INLINE float tanh_f(float x) {
+    const float e = am_nn_exp_nonpos(-2.0f * fabsf(x)); // e^-2|x|
+    return copysignf((1.0f - e) / (1.0f + e), x);
+}
 
 // One LSTM cell step (PyTorch's LSTMCell; gate order i, f, g, o) from the
 // pre-activations gx + gh (512,): c (128,) and h (128,) updated in place,
