@@ -109,7 +109,7 @@ typedef struct {
 
 // A finished beam-search candidate.
 typedef struct {
-    int32_t *tokens; // sampled tokens before <|endoftext|>
+    int32_t *tokens; // (n_text_ctx + 1,) sampled tokens before <|endoftext|>; kept across attempts
     int n;
     double sum;
 } finished;
@@ -143,10 +143,9 @@ struct am_wdec {
     int rows[AM_MAX_GROUP];       // candidates fed in the current step, in row order
     int n_rows;
     int n_updates;           // sampling steps of this attempt
-    finished *fin;           // (cap_fin,) beam search's finished candidates
+    finished *fin;           // (cap_fin,) beam search's finished candidates (buffers reused)
     int n_fin, cap_fin, max_candidates;
     ext *exts;               // (AM_MAX_GROUP * (AM_MAX_GROUP + 1),) scratch of one beam update
-    float *scratch;          // (n_vocab,) a logits row for sampling several candidates from one row
     double no_speech_prob;
     uint64_t rng;
     am_lang_prob top[AM_LANG_TOP];
@@ -180,17 +179,11 @@ am_wdec *am_wdec_create(const am_decoding *dc) {
         if (!(w->cur[i].tokens = malloc(T * sizeof(int32_t))) || !(w->nxt[i].tokens = malloc(T * sizeof(int32_t))))
             goto oom;
     if (!(w->exts = malloc((size_t)AM_MAX_GROUP * (AM_MAX_GROUP + 1) * sizeof *w->exts))) goto oom;
-    if (!(w->scratch = malloc((size_t)dc->m->hp.n_vocab * sizeof *w->scratch))) goto oom;
     return w;
 oom:
     am_wdec_free(w);
     am_set_error(AM_ENOMEM, "out of memory for a window decode");
     return NULL;
-}
-
-static void free_finished(am_wdec *w) {
-    for (int i = 0; i < w->n_fin; i++) free(w->fin[i].tokens);
-    w->n_fin = 0;
 }
 
 void am_wdec_free(am_wdec *w) {
@@ -199,10 +192,9 @@ void am_wdec_free(am_wdec *w) {
         free(w->cur[i].tokens);
         free(w->nxt[i].tokens);
     }
-    free_finished(w);
+    for (int i = 0; i < w->cap_fin; i++) free(w->fin[i].tokens);
     free(w->fin);
     free(w->exts);
-    free(w->scratch);
     free(w->res.tokens);
     free(w->res.text);
     free(w);
@@ -231,6 +223,20 @@ static double attempt_temperature(const am_decode_params *p, int k) {
     return t <= 1.0 + 1e-6 ? t : -1.0;
 }
 
+// Room for the finished candidates of a beam attempt (max_candidates, and the
+// live beams finalize may add), allocated once and kept.
+static int reserve_finished(am_wdec *w) {
+    const int cap = w->max_candidates + w->p.beam_size;
+    if (w->cap_fin >= cap) return 0;
+    finished *f = realloc(w->fin, (size_t)cap * sizeof *f);
+    if (!f) return am_set_error(AM_ENOMEM, "out of memory");
+    w->fin = f;
+    for (; w->cap_fin < cap; w->cap_fin++)
+        if (!(f[w->cap_fin].tokens = malloc(((size_t)w->dc->m->hp.n_text_ctx + 1) * sizeof(int32_t))))
+            return am_set_error(AM_ENOMEM, "out of memory");
+    return 0;
+}
+
 // Build the initial tokens for the (possibly detected) language and reset the
 // first sequence: [sot_prev, prompt...] + sot_sequence [+ notimestamps]. The
 // attempt's kind follows decode_with_fallback: beams at temperature 0 when
@@ -256,7 +262,8 @@ static int begin_attempt(am_wdec *w) {
     w->n_group = w->beam ? w->p.beam_size : (w->temperature > 0 && w->p.best_of > 1 ? w->p.best_of : 1);
     w->max_candidates = w->beam ? (int)nearbyint(w->p.beam_size * w->p.patience) : 0;
     if (w->beam && w->max_candidates < 1) w->max_candidates = 1;
-    free_finished(w);
+    if (w->beam && reserve_finished(w)) return AM_ENOMEM;
+    w->n_fin = 0;
     w->n_cur = 0;
     w->n_updates = 0;
     memset(w->has_prefix, 0, sizeof w->has_prefix);
@@ -453,11 +460,18 @@ static int set_result(am_wdec *w, const int32_t *tokens, int n, double sum) {
     return 0;
 }
 
+// Append a finished candidate (room for it was made by reserve_finished).
+static void add_finished(am_wdec *w, const int32_t *tokens, int n, double sum) {
+    finished *f = &w->fin[w->n_fin++];
+    memcpy(f->tokens, tokens, (size_t)n * sizeof(int32_t));
+    f->n = n;
+    f->sum = sum;
+}
+
 // The attempt's candidates are final: pick one (BeamSearchDecoder.finalize +
 // the ranker for beams, the ranker over best_of candidates, else the only
 // one) into the result.
 static int choose(am_wdec *w) {
-    const int eot = w->dc->sp.eot;
     if (w->beam) {
         // not enough finished: add the live beams by their sum, best first
         // (np.argsort(...)[::-1]: ties by the later beam first)
@@ -468,36 +482,23 @@ static int choose(am_wdec *w) {
             if (best < 0) break;
             cand *c = &w->cur[best];
             c->done = 1;
-            finished *f = &w->fin[w->n_fin];
-            if (!(f->tokens = malloc((size_t)(c->n ? c->n : 1) * sizeof(int32_t)))) return am_set_error(AM_ENOMEM, "out of memory");
-            memcpy(f->tokens, c->tokens, (size_t)c->n * sizeof(int32_t));
-            f->n = c->n;
-            f->sum = c->sum;
-            w->n_fin++;
+            add_finished(w, c->tokens, c->n, c->sum);
         }
+        if (w->n_fin == 0) return set_result(w, NULL, 0, 0.0);
         int pick = 0;
         for (int i = 1; i < w->n_fin; i++)
             if (rank_score(&w->p, w->fin[i].sum, w->fin[i].n) > rank_score(&w->p, w->fin[pick].sum, w->fin[pick].n))
                 pick = i;
-        if (w->n_fin == 0) return set_result(w, NULL, 0, 0.0);
         return set_result(w, w->fin[pick].tokens, w->fin[pick].n, w->fin[pick].sum);
     }
-    int pick = -1;
-    double best = 0;
-    for (int i = 0; i < w->n_cur; i++) {
-        const cand *c = &w->cur[i];
-        int n = 0;
-        while (n < c->n && c->tokens[n] != eot) n++;
-        const double s = rank_score(&w->p, c->sum, n);
-        if (pick < 0 || s > best) {
+    // sampled candidates: a finished one ends on <|endoftext|>, which is not part of its tokens
+    int pick = 0;
+    for (int i = 1; i < w->n_cur; i++)
+        if (rank_score(&w->p, w->cur[i].sum, w->cur[i].n - w->cur[i].done) >
+            rank_score(&w->p, w->cur[pick].sum, w->cur[pick].n - w->cur[pick].done))
             pick = i;
-            best = s;
-        }
-    }
     const cand *c = &w->cur[pick];
-    int n = 0;
-    while (n < c->n && c->tokens[n] != eot) n++;
-    return set_result(w, c->tokens, n, c->sum);
+    return set_result(w, c->tokens, c->n - c->done, c->sum);
 }
 
 // Finish the current attempt: choose the result, then either accept it or
@@ -711,15 +712,8 @@ static int update_beams(am_wdec *w, float *logits) {
         src[saved++] = e->source;
     }
     // newly finished, best first, while the candidate list has room
-    for (int i = 0; i < n_new_fin && w->n_fin < w->max_candidates; i++) {
-        finished *f = &w->fin[w->n_fin];
-        if (!(f->tokens = malloc((size_t)(newly[i].n ? newly[i].n : 1) * sizeof(int32_t))))
-            return am_set_error(AM_ENOMEM, "out of memory");
-        memcpy(f->tokens, newly[i].tokens, (size_t)newly[i].n * sizeof(int32_t));
-        f->n = newly[i].n;
-        f->sum = newly[i].sum;
-        w->n_fin++;
-    }
+    for (int i = 0; i < n_new_fin && w->n_fin < w->max_candidates; i++)
+        add_finished(w, newly[i].tokens, newly[i].n, newly[i].sum);
     int rc = fork_sequences(w, src, saved);
     if (rc) return rc;
     swap_generation(w, saved);
@@ -730,13 +724,6 @@ static int update_beams(am_wdec *w, float *logits) {
 
 // One sampling update of the attempt; finishes it when complete.
 static int sample(am_wdec *w, float *logits) {
-    if (w->beam && w->cap_fin < w->max_candidates + w->p.beam_size) {
-        const int cap = w->max_candidates + w->p.beam_size;
-        finished *f = realloc(w->fin, (size_t)cap * sizeof *f);
-        if (!f) return am_set_error(AM_ENOMEM, "out of memory");
-        w->fin = f;
-        w->cap_fin = cap;
-    }
     const int rc = w->beam ? update_beams(w, logits) : update_sampled(w, logits);
     if (rc < 0) return rc;
     if (rc) return finish_attempt(w);

@@ -316,8 +316,14 @@ static void cross_task(void *ctx, int p) {
 
 // One pass over a group of sequences whose rows fit in max_rows.
 // x rows are laid out sequence after sequence; seq i owns rows [r0_i, r0_i + n_i).
+// Logits rows kept for sequence i: every new token's, or the last one's.
+static int kept_rows(int all_mode, const int *all_logits, int i, int n_tokens) {
+    return all_mode == AM_LOGITS_ALL || (all_logits && all_logits[i]) ? n_tokens : 1;
+}
+
 static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,
-                          int n, const int *all_logits, const am_xattn_capture *const *capture, float *logits) {
+                          int n, int all_mode, const int *all_logits, const am_xattn_capture *const *capture,
+                          float *logits) {
     const am_model *m = dec->m;
     const int d = m->hp.n_text_state, H = m->hp.n_text_head;
     int R = 0;
@@ -366,7 +372,7 @@ static void forward_group(am_decoder *dec, am_seq *const *seqs, const int32_t *c
     // keep every row of the sequences that want them, the last of the others
     int L = 0;
     for (int i = 0, r0 = 0; i < n; r0 += n_tokens[i], i++) {
-        const int keep = all_logits && all_logits[i] ? n_tokens[i] : 1;
+        const int keep = kept_rows(all_mode, all_logits, i, n_tokens[i]);
         for (int j = n_tokens[i] - keep; j < n_tokens[i]; j++, L++)
             if (L != r0 + j) memmove(dec->x + (size_t)L * d, dec->x + (size_t)(r0 + j) * d, (size_t)d * sizeof(float));
     }
@@ -400,8 +406,10 @@ static int validate(const am_decoder *dec, am_seq *const *seqs, const int32_t *c
     return 0;
 }
 
-int am_decoder_step_opts(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,
-                         int n, const am_step_options *opts, float *logits) {
+// A step whose logits rows are all_mode for every sequence (AM_LOGITS_ALL) or
+// as opts says per sequence.
+static int step(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens, int n,
+                int all_mode, const am_step_options *opts, float *logits) {
     if (!dec || (n > 0 && (!seqs || !tokens || !n_tokens || !logits)) || n < 0)
         return am_set_error(AM_EINVAL, "invalid decoder step arguments");
     int rc = validate(dec, seqs, tokens, n_tokens, n);
@@ -420,23 +428,21 @@ int am_decoder_step_opts(am_decoder *dec, am_seq *const *seqs, const int32_t *co
     for (int i0 = 0; i0 < n;) {
         int rows = 0, i1 = i0, out_rows = 0;
         while (i1 < n && rows + n_tokens[i1] <= dec->max_rows) rows += n_tokens[i1++];
-        forward_group(dec, seqs + i0, tokens + i0, n_tokens + i0, i1 - i0, all ? all + i0 : NULL,
+        forward_group(dec, seqs + i0, tokens + i0, n_tokens + i0, i1 - i0, all_mode, all ? all + i0 : NULL,
                       cap ? cap + i0 : NULL, logits);
-        for (int i = i0; i < i1; i++) out_rows += all && all[i] ? n_tokens[i] : 1;
+        for (int i = i0; i < i1; i++) out_rows += kept_rows(all_mode, all, i, n_tokens[i]);
         logits += (size_t)out_rows * V;
         i0 = i1;
     }
     return 0;
 }
 
+int am_decoder_step_opts(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens,
+                         int n, const am_step_options *opts, float *logits) {
+    return step(dec, seqs, tokens, n_tokens, n, AM_LOGITS_LAST, opts, logits);
+}
+
 int am_decoder_step(am_decoder *dec, am_seq *const *seqs, const int32_t *const *tokens, const int *n_tokens, int n,
                     int logits_mode, float *logits) {
-    if (logits_mode != AM_LOGITS_ALL) return am_decoder_step_opts(dec, seqs, tokens, n_tokens, n, NULL, logits);
-    int *all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
-    if (!all) return am_set_error(AM_ENOMEM, "out of memory");
-    for (int i = 0; i < n; i++) all[i] = 1;
-    const am_step_options o = {all, NULL};
-    const int rc = am_decoder_step_opts(dec, seqs, tokens, n_tokens, n, &o, logits);
-    free(all);
-    return rc;
+    return step(dec, seqs, tokens, n_tokens, n, logits_mode, NULL, logits);
 }
