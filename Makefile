@@ -22,9 +22,13 @@ deps:
 $(BUILD)/Makefile:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 
-build: $(BUILD)/Makefile
+build: $(BUILD)/Makefile $(MODELS_DIR)/ggml-silero-v6.2.0.bin
 	cmake --build $(BUILD) -j$(JOBS)
 	@ln -sf $(BUILD)/amanuensis amanuensis
+
+# the VAD model that ships in data/ (the default of --vad-model)
+$(MODELS_DIR)/ggml-silero-v6.2.0.bin: data/ggml-silero-v6.2.0.bin
+	@mkdir -p $(MODELS_DIR) && cp $< $@
 
 $(ASAN_BUILD)/Makefile:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAM_SANITIZE=ON

@@ -3,6 +3,12 @@
 # Idempotent: does nothing when everything is present. Needs root (or sudo).
 set -euo pipefail
 
+# The VAD model that ships with the repository goes where --vad-model looks by default.
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -f "$ROOT/models/ggml-silero-v6.2.0.bin" ]; then
+  mkdir -p "$ROOT/models" && cp "$ROOT/data/ggml-silero-v6.2.0.bin" "$ROOT/models/"
+fi
+
 PKGS=(
   build-essential cmake pkg-config
   libopenblas-dev        # GEMM

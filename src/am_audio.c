@@ -511,3 +511,36 @@ fail:
     av_free(iobuf);
     return rc;
 }
+
+// ---------------------------------------------------------------- encoding
+static void put_le(unsigned char *p, uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int am_audio_wav_encode(const float *samples, size_t n, unsigned char **out, size_t *len) {
+    if (!out || !len || (n && !samples) || n > ((size_t)1 << 31))
+        return am_set_error(AM_EINVAL, "am_audio_wav_encode: invalid arguments");
+    const size_t data = n * 2;
+    unsigned char *w = malloc(44 + data);
+    if (!w) return am_set_error(AM_ENOMEM, "out of memory for a WAV image");
+    memcpy(w, "RIFF", 4);
+    put_le(w + 4, (uint32_t)(36 + data), 4);
+    memcpy(w + 8, "WAVEfmt ", 8);
+    put_le(w + 16, 16, 4);     // fmt chunk size
+    put_le(w + 20, 1, 2);      // PCM
+    put_le(w + 22, 1, 2);      // mono
+    put_le(w + 24, AM_SAMPLE_RATE, 4);
+    put_le(w + 28, AM_SAMPLE_RATE * 2, 4); // bytes per second
+    put_le(w + 32, 2, 2);      // block align
+    put_le(w + 34, 16, 2);     // bits per sample
+    memcpy(w + 36, "data", 4);
+    put_le(w + 40, (uint32_t)data, 4);
+    for (size_t i = 0; i < n; i++) {
+        const float v = samples[i] * 32768.0f;
+        const long q = v >= 32767.0f ? 32767 : v <= -32768.0f ? -32768 : lrintf(v);
+        put_le(w + 44 + 2 * i, (uint32_t)(uint16_t)(int16_t)q, 2);
+    }
+    *out = w;
+    *len = 44 + data;
+    return 0;
+}

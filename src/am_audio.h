@@ -66,4 +66,11 @@ int am_audio_decode_memory(const void *data, size_t size, const am_audio_params 
 // Release samples returned by the decode functions (NULL is fine).
 void am_audio_free(float *samples);
 
+// ---------------------------------------------------------------- encoding
+// A 16 kHz mono 16-bit PCM WAV file image of samples (n,) (clipped to
+// [-1, 1), rounded to the nearest step): *out malloc'd (free()), *len bytes.
+// For tests and benchmarks that build recordings. Returns 0, AM_EINVAL (NULL
+// argument, more than 2^31 samples) or AM_ENOMEM.
+int am_audio_wav_encode(const float *samples, size_t n, unsigned char **out, size_t *len);
+
 #endif // AM_AUDIO_H

@@ -100,7 +100,8 @@ enum { PH_IDLE, PH_DETECT, PH_PREFIX, PH_REST, PH_GEN, PH_DONE };
 // One candidate of a window's attempt: a beam (beam search), a sampled
 // candidate (best_of), or the only sequence (greedy / single sampling).
 typedef struct {
-    int32_t *tokens; // (sample_len + 1,) sampled tokens
+    int32_t *tokens; // (n_text_ctx + 1,) sampled tokens
+    float *lps;      // (n_text_ctx + 1,) log-probability of each token (a closing <|endoftext|> included)
     int n;
     double sum;      // sum of log probabilities (float32 values for beams, as the reference keeps them)
     int seq;         // index into the window's sequences
@@ -110,13 +111,16 @@ typedef struct {
 // A finished beam-search candidate.
 typedef struct {
     int32_t *tokens; // (n_text_ctx + 1,) sampled tokens before <|endoftext|>; kept across attempts
+    float *lps;      // (n_text_ctx + 1,) their log-probabilities
     int n;
-    double sum;
+    double sum;      // incl. eot_lp
+    float eot_lp;    // log-probability of its <|endoftext|> (0 for a live beam added by finalize)
 } finished;
 
 // A beam-search candidate continuation, before ranking.
 typedef struct {
-    float score;
+    float score; // the beam's sum with this token
+    float lp;    // the token's log-probability
     int source, token;
 } ext;
 
@@ -176,7 +180,8 @@ am_wdec *am_wdec_create(const am_decoding *dc) {
     w->dc = dc;
     const size_t T = (size_t)dc->m->hp.n_text_ctx + 1;
     for (int i = 0; i < AM_MAX_GROUP; i++)
-        if (!(w->cur[i].tokens = malloc(T * sizeof(int32_t))) || !(w->nxt[i].tokens = malloc(T * sizeof(int32_t))))
+        if (!(w->cur[i].tokens = malloc(T * sizeof(int32_t))) || !(w->nxt[i].tokens = malloc(T * sizeof(int32_t))) ||
+            !(w->cur[i].lps = malloc(T * sizeof(float))) || !(w->nxt[i].lps = malloc(T * sizeof(float))))
             goto oom;
     if (!(w->exts = malloc((size_t)AM_MAX_GROUP * (AM_MAX_GROUP + 1) * sizeof *w->exts))) goto oom;
     return w;
@@ -191,11 +196,17 @@ void am_wdec_free(am_wdec *w) {
     for (int i = 0; i < AM_MAX_GROUP; i++) {
         free(w->cur[i].tokens);
         free(w->nxt[i].tokens);
+        free(w->cur[i].lps);
+        free(w->nxt[i].lps);
     }
-    for (int i = 0; i < w->cap_fin; i++) free(w->fin[i].tokens);
+    for (int i = 0; i < w->cap_fin; i++) {
+        free(w->fin[i].tokens);
+        free(w->fin[i].lps);
+    }
     free(w->fin);
     free(w->exts);
     free(w->res.tokens);
+    free(w->res.token_logprobs);
     free(w->res.text);
     free(w);
 }
@@ -231,9 +242,16 @@ static int reserve_finished(am_wdec *w) {
     finished *f = realloc(w->fin, (size_t)cap * sizeof *f);
     if (!f) return am_set_error(AM_ENOMEM, "out of memory");
     w->fin = f;
-    for (; w->cap_fin < cap; w->cap_fin++)
-        if (!(f[w->cap_fin].tokens = malloc(((size_t)w->dc->m->hp.n_text_ctx + 1) * sizeof(int32_t))))
+    const size_t T = (size_t)w->dc->m->hp.n_text_ctx + 1;
+    for (; w->cap_fin < cap; w->cap_fin++) {
+        f[w->cap_fin].tokens = malloc(T * sizeof(int32_t));
+        f[w->cap_fin].lps = malloc(T * sizeof(float));
+        if (!f[w->cap_fin].tokens || !f[w->cap_fin].lps) {
+            free(f[w->cap_fin].tokens);
+            free(f[w->cap_fin].lps);
             return am_set_error(AM_ENOMEM, "out of memory");
+        }
+    }
     return 0;
 }
 
@@ -298,6 +316,7 @@ int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *w
             w->prompt[i] >= sp->n_vocab)
             return am_set_error(AM_EINVAL, "prompt token %d is neither text nor a timestamp", w->prompt[i]);
     free(w->res.tokens);
+    free(w->res.token_logprobs);
     free(w->res.text);
     memset(&w->res, 0, sizeof w->res);
     w->detect = 0;
@@ -432,15 +451,25 @@ static double rank_score(const am_decode_params *p, double sum, int length) {
     return sum / penalty;
 }
 
-// Fill the result from the chosen tokens (before <|endoftext|>) and sum.
-static int set_result(am_wdec *w, const int32_t *tokens, int n, double sum) {
+// Fill the result from the chosen tokens (before <|endoftext|>), their
+// log-probabilities, the sum and the <|endoftext|>'s log-probability (once per attempt).
+static int set_result(am_wdec *w, const int32_t *tokens, const float *lps, int n, double sum, float eot_lp) {
     am_wdec_result *r = &w->res;
     free(r->tokens);
+    free(r->token_logprobs);
     free(r->text);
     r->text = NULL;
+    r->token_logprobs = NULL;
+    r->n_tokens = 0;
     if (!(r->tokens = malloc((size_t)(n ? n : 1) * sizeof *r->tokens))) return am_set_error(AM_ENOMEM, "out of memory");
-    memcpy(r->tokens, tokens, (size_t)n * sizeof *r->tokens);
+    if (n > 0) {
+        if (!(r->token_logprobs = malloc((size_t)n * sizeof *r->token_logprobs)))
+            return am_set_error(AM_ENOMEM, "out of memory");
+        memcpy(r->tokens, tokens, (size_t)n * sizeof *r->tokens);
+        memcpy(r->token_logprobs, lps, (size_t)n * sizeof *r->token_logprobs);
+    }
     r->n_tokens = n;
+    r->eot_logprob = eot_lp;
     char *text = NULL;
     size_t len = 0;
     const int rc = am_tokenizer_decode_alloc(w->dc->tok, r->tokens, (size_t)n, AM_DECODE_NO_TIMESTAMPS, &text, &len);
@@ -461,11 +490,13 @@ static int set_result(am_wdec *w, const int32_t *tokens, int n, double sum) {
 }
 
 // Append a finished candidate (room for it was made by reserve_finished).
-static void add_finished(am_wdec *w, const int32_t *tokens, int n, double sum) {
+static void add_finished(am_wdec *w, const int32_t *tokens, const float *lps, int n, double sum, float eot_lp) {
     finished *f = &w->fin[w->n_fin++];
     memcpy(f->tokens, tokens, (size_t)n * sizeof(int32_t));
+    memcpy(f->lps, lps, (size_t)n * sizeof(float));
     f->n = n;
     f->sum = sum;
+    f->eot_lp = eot_lp;
 }
 
 // The attempt's candidates are final: pick one (BeamSearchDecoder.finalize +
@@ -482,14 +513,15 @@ static int choose(am_wdec *w) {
             if (best < 0) break;
             cand *c = &w->cur[best];
             c->done = 1;
-            add_finished(w, c->tokens, c->n, c->sum);
+            add_finished(w, c->tokens, c->lps, c->n, c->sum, 0.0f);
         }
-        if (w->n_fin == 0) return set_result(w, NULL, 0, 0.0);
+        if (w->n_fin == 0) return set_result(w, NULL, NULL, 0, 0.0, 0.0f);
         int pick = 0;
         for (int i = 1; i < w->n_fin; i++)
             if (rank_score(&w->p, w->fin[i].sum, w->fin[i].n) > rank_score(&w->p, w->fin[pick].sum, w->fin[pick].n))
                 pick = i;
-        return set_result(w, w->fin[pick].tokens, w->fin[pick].n, w->fin[pick].sum);
+        const finished *f = &w->fin[pick];
+        return set_result(w, f->tokens, f->lps, f->n, f->sum, f->eot_lp);
     }
     // sampled candidates: a finished one ends on <|endoftext|>, which is not part of its tokens
     int pick = 0;
@@ -498,7 +530,7 @@ static int choose(am_wdec *w) {
             rank_score(&w->p, w->cur[pick].sum, w->cur[pick].n - w->cur[pick].done))
             pick = i;
     const cand *c = &w->cur[pick];
-    return set_result(w, c->tokens, c->n - c->done, c->sum);
+    return set_result(w, c->tokens, c->lps, c->n - c->done, c->sum, c->done ? c->lps[c->n - 1] : 0.0f);
 }
 
 // Finish the current attempt: choose the result, then either accept it or
@@ -608,6 +640,7 @@ static int update_sampled(am_wdec *w, float *logits) {
             c->tokens[0] = tok;
             c->n = 1;
             c->sum = (double)logits[tok] - lse;
+            c->lps[0] = (float)c->sum;
             c->done = tok == eot;
         }
         w->n_cur = 1;
@@ -623,7 +656,9 @@ static int update_sampled(am_wdec *w, float *logits) {
             float *row = logits + (size_t)r * V;
             apply_filters(w, row, c->tokens, c->n);
             const int tok = w->temperature > 0 ? sample_temperature(w, row, V, w->temperature) : argmax(row, V);
-            c->sum += (double)row[tok] - logsumexp(row, 0, V);
+            const double lp = (double)row[tok] - logsumexp(row, 0, V); // log_softmax at temperature 1
+            c->sum += lp;
+            c->lps[c->n] = (float)lp;
             c->tokens[c->n++] = tok;
             c->done = tok == eot;
         }
@@ -690,7 +725,7 @@ static int update_beams(am_wdec *w, float *logits) {
         top_k(row, V, B + 1, idx);
         for (int j = 0; j < B + 1; j++) {
             const float lp = (float)((double)row[idx[j]] - lse); // log_softmax in float32
-            w->exts[n_ext++] = (ext){(float)c->sum + lp, b, idx[j]};
+            w->exts[n_ext++] = (ext){(float)c->sum + lp, lp, b, idx[j]};
         }
     }
     sort_exts(w->exts, n_ext);
@@ -700,12 +735,15 @@ static int update_beams(am_wdec *w, float *logits) {
         const ext *e = &w->exts[i];
         const cand *c = &w->cur[e->source];
         if (e->token == eot) {
-            if (n_new_fin <= AM_MAX_GROUP) newly[n_new_fin++] = (finished){c->tokens, c->n, e->score};
+            if (n_new_fin <= AM_MAX_GROUP)
+                newly[n_new_fin++] = (finished){c->tokens, c->lps, c->n, e->score, e->lp};
             continue;
         }
         cand *nx = &w->nxt[saved];
         memcpy(nx->tokens, c->tokens, (size_t)c->n * sizeof(int32_t));
+        memcpy(nx->lps, c->lps, (size_t)c->n * sizeof(float)); // the history forks with the beam
         nx->tokens[c->n] = e->token;
+        nx->lps[c->n] = e->lp;
         nx->n = c->n + 1;
         nx->sum = e->score;
         nx->done = 0;
@@ -713,7 +751,7 @@ static int update_beams(am_wdec *w, float *logits) {
     }
     // newly finished, best first, while the candidate list has room
     for (int i = 0; i < n_new_fin && w->n_fin < w->max_candidates; i++)
-        add_finished(w, newly[i].tokens, newly[i].n, newly[i].sum);
+        add_finished(w, newly[i].tokens, newly[i].lps, newly[i].n, newly[i].sum, newly[i].eot_lp);
     int rc = fork_sequences(w, src, saved);
     if (rc) return rc;
     swap_generation(w, saved);

@@ -14,7 +14,9 @@
 // finished-candidate bookkeeping, length-penalty ranking) or seeded
 // temperature sampling of best_of candidates, with the reference logit filters
 // (SuppressBlank, SuppressTokens "-1", ApplyTimestampRules), no_speech_prob at
-// the sot position, sum/avg logprob, gzip compression ratio, and the
+// the sot position, sum/avg logprob and each sampled token's log-probability
+// (kept along each beam's history; token buffers are reserved once per window
+// decode, nothing is allocated per step), gzip compression ratio, and the
 // temperature fallback loop (a retry reuses the window's cross K/V).
 //
 // Ownership: am_decoding (per model + tokenizer) is immutable and shared by
@@ -77,8 +79,15 @@ typedef struct {
 typedef struct {
     int32_t *tokens;       // sampled tokens, up to (excluding) eot; owned by the am_wdec
     int n_tokens;
+    float *token_logprobs; // (n_tokens,) log-probability of each sampled token, owned by the am_wdec:
+                           // log_softmax at temperature 1 of the filtered logits it was chosen from
+                           // (GreedyDecoder's current_logprobs; for beams the per-token logprob on the
+                           // chosen beam, as BeamSearchDecoder adds it). NULL when n_tokens is 0.
+    float eot_logprob;     // log-probability of the closing <|endoftext|>, which sum_logprob includes
+                           // (0 when the attempt stopped at the length limit without one)
     char *text;            // Tokenizer.decode(tokens).strip(); owned by the am_wdec
-    double sum_logprob;
+    double sum_logprob;    // sum of token_logprobs and eot_logprob: float32 accumulation for beams
+                           // (exactly), double accumulation of the unrounded values otherwise
     double avg_logprob;    // sum_logprob / (n_tokens + 1)
     double no_speech_prob; // softmax at the sot position, <|nospeech|> entry
     double compression_ratio;

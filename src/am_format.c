@@ -187,6 +187,41 @@ static int add_words(cJSON *arr, const am_segment *s, int top_level) {
     return 0;
 }
 
+int am_format_logprobs(cJSON *arr, const am_tokenizer *tok, const int32_t *tokens, const float *logprobs, int n) {
+    if (!arr || !tok || (n > 0 && (!tokens || !logprobs))) return am_set_error(AM_EINVAL, "invalid logprobs arguments");
+    const int32_t eot = am_tokenizer_specials(tok)->eot;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] >= eot) continue;
+        const char *b = NULL;
+        size_t nb = 0;
+        char *text = NULL;
+        if (am_tokenizer_token_bytes(tok, tokens[i], &b, &nb) ||
+            am_tokenizer_decode_alloc(tok, &tokens[i], 1, AM_DECODE_TEXT, &text, NULL))
+            return am_last_error_code() ? am_last_error_code() : AM_ENOMEM;
+        cJSON *o = cJSON_CreateObject(), *bytes = NULL;
+        if (o) cJSON_AddItemToArray(arr, o);
+        int ok = o && cJSON_AddStringToObject(o, "token", text);
+        if (ok) add_number(o, "logprob", logprobs[i]);
+        ok = ok && (bytes = cJSON_AddArrayToObject(o, "bytes"));
+        free(text);
+        for (size_t k = 0; ok && k < nb; k++) {
+            cJSON *v = cJSON_CreateNumber((unsigned char)b[k]);
+            ok = v != NULL;
+            if (v) cJSON_AddItemToArray(bytes, v);
+        }
+        if (!ok) return am_set_error(AM_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int am_format_usage(cJSON *o, const am_transcript *tr) {
+    cJSON *usage = cJSON_AddObjectToObject(o, "usage"); // OpenAI's whisper-1 usage: billed whole seconds
+    if (!usage || !cJSON_AddStringToObject(usage, "type", "duration") ||
+        !cJSON_AddNumberToObject(usage, "seconds", ceil(tr->duration > 0 ? tr->duration - 1e-9 : 0)))
+        return am_set_error(AM_ENOMEM, "out of memory");
+    return 0;
+}
+
 static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_extra *x) {
     cJSON *o = cJSON_CreateObject();
     char *text = stripped(tr->text);
@@ -228,6 +263,17 @@ static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_
             }
         }
     }
+    if (!verbose && x && x->logprobs) { // include[]=logprobs: the text tokens of every segment
+        cJSON *lp = cJSON_AddArrayToObject(o, "logprobs");
+        if (!lp) goto fail;
+        for (int i = 0; i < tr->n_segments; i++) {
+            const am_segment *s = &tr->segments[i];
+            if (s->n_tokens && s->token_logprobs &&
+                am_format_logprobs(lp, x->logprobs, s->tokens, s->token_logprobs, s->n_tokens))
+                goto fail;
+        }
+    }
+    if (am_format_usage(o, tr)) goto fail;
     if (x && x->with_performance) {
         cJSON *p = cJSON_AddObjectToObject(o, "performance");
         if (p) {

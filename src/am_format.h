@@ -1,7 +1,9 @@
 // am_format.h — transcript output formats, OpenAI's response shapes:
-// json {"text"}, text, srt, vtt and verbose_json (task, language, duration,
-// text, segments[id, seek, start, end, text, tokens, temperature, avg_logprob,
-// compression_ratio, no_speech_prob]). With word timestamps (OpenAI's
+// json {"text", "usage"}, text, srt, vtt and verbose_json (task, language,
+// duration, text, segments[id, seek, start, end, text, tokens, temperature,
+// avg_logprob, compression_ratio, no_speech_prob], usage). usage is OpenAI's
+// shape for whisper-1: {"type": "duration", "seconds": N}, N the audio's
+// duration rounded up to whole seconds. With word timestamps (OpenAI's
 // timestamp_granularities[] "word") verbose_json also has the top-level
 // "words" [{word, start, end}] of all segments in order, the word text
 // stripped as OpenAI's API gives it, and every segment its "words" [{word,
@@ -16,6 +18,7 @@
 #define AM_FORMAT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "am_transcribe.h"
 
@@ -37,7 +40,23 @@ typedef struct {
                               // (timestamp_granularities[] "word"). Default 0: no "words" keys at all.
     int without_segments;     // verbose_json: leave "segments" out (timestamp_granularities[] ["word"] alone).
                               // Default 0: segments are included.
+    const am_tokenizer *logprobs; // json: add "logprobs" (include[]=logprobs), the sampled text tokens of every
+                              // segment in order as am_format_logprobs renders them, token text from this
+                              // tokenizer. Default NULL: no "logprobs".
 } am_format_extra;
+
+// OpenAI's logprobs entries [{token, logprob, bytes}] for the text tokens
+// (ids below end-of-text; timestamps and specials are skipped) of
+// tokens (n,) with their log-probabilities logprobs (n,), appended to the cJSON
+// array arr: token is the token's bytes as text (invalid UTF-8 replaced),
+// bytes the raw bytes. Returns 0 or AM_ENOMEM.
+struct cJSON;
+int am_format_logprobs(struct cJSON *arr, const am_tokenizer *tok, const int32_t *tokens, const float *logprobs,
+                       int n);
+
+// Add OpenAI's "usage" object of tr to the JSON object o: {"type": "duration",
+// "seconds": the audio's duration rounded up to whole seconds}. 0 or AM_ENOMEM.
+int am_format_usage(struct cJSON *o, const am_transcript *tr);
 
 // "json", "text", "srt", "vtt", "verbose_json" -> format; AM_EINVAL otherwise.
 int am_format_parse(const char *name, am_format *out);

@@ -75,13 +75,24 @@ enum {
     F_BEST_OF,
     F_PATIENCE,
     F_LENGTH_PENALTY,
+    F_WITHOUT_TIMESTAMPS,
+    F_CHUNKING,
     F_COUNT
 };
 static const char *const field_names[F_COUNT] = {
-    "model",    "language", "prompt",    "response_format", "temperature", "temperature_inc",
-    "priority", "stream",   "beam_size", "best_of",         "patience",    "length_penalty"};
+    "model",    "language",  "prompt",  "response_format", "temperature",    "temperature_inc",    "priority",
+    "stream",   "beam_size", "best_of", "patience",        "length_penalty", "without_timestamps", "chunking_strategy"};
 // what the current multipart part is
-enum { PART_IGNORE = -1, PART_FILE = F_COUNT, PART_GRANULARITY = F_COUNT + 1 };
+enum {
+    PART_IGNORE = -1,
+    PART_FILE = F_COUNT,
+    PART_GRANULARITY,  // timestamp_granularities[] (repeated)
+    PART_INCLUDE,      // include[] (repeated)
+    PART_UNSUPPORTED,  // fields OpenAI accepts that this server cannot honour: a 400 naming them
+};
+static const char *const unsupported_fields[] = {"known_speaker_names[]", "known_speaker_names",
+                                                 "known_speaker_references[]", "known_speaker_references"};
+#define SSE_CHUNK 4096 // bytes per streamed block
 
 typedef struct request request;
 
@@ -138,6 +149,7 @@ struct request {
     int have_file;
     char *fields[F_COUNT];
     int gran_word, gran_segment; // timestamp_granularities[] values seen
+    int inc_logprobs;            // include[]=logprobs seen
     int header_priority, has_header_priority;
     // current multipart part
     int part_open, part_kind;
@@ -157,6 +169,15 @@ struct request {
     int res_status;
     char res_msg[256];
     am_job *job;
+    // streaming (stream=true): server-sent events produced by the scheduler's
+    // callbacks, sent by the content reader (all under h->mu)
+    int stream;
+    unsigned char *sse;       // events not yet sent: sse[sse_off..sse_len)
+    size_t sse_len, sse_cap, sse_off;
+    int sse_final;            // the last event is in the buffer
+    int sse_status;           // the status logged once the stream ends (200, or the error's)
+    size_t text_sent;         // bytes of the (stripped) text sent as deltas (scheduler threads only)
+    int tok_sent;             // tokens of the progress snapshots whose log-probabilities were sent (idem)
 };
 
 am_http_params am_http_default_params(void) {
@@ -215,6 +236,68 @@ static int parse_int(const char *s, int *out) {
     return 0;
 }
 
+// "true"/"false" (any case) or 1/0.
+static int parse_bool(const char *s, int *out) {
+    if (!strcasecmp(s, "true") || !strcmp(s, "1")) *out = 1;
+    else if (!strcasecmp(s, "false") || !strcmp(s, "0")) *out = 0;
+    else return -1;
+    return 0;
+}
+
+// chunking_strategy: "auto" (VAD chunking with the VAD defaults), "none" (an
+// extension: the seek loop even where the server chunks by default), or
+// OpenAI's JSON {"type": "server_vad", "threshold", "prefix_padding_ms",
+// "silence_duration_ms"} (each optional: speech probability threshold, padding
+// before/after each speech region, the silence that ends a region).
+static int parse_chunking(const char *v, int *chunking, am_vad_params *vad, char *msg, size_t cap) {
+    *vad = am_vad_default_params();
+    if (!strcmp(v, "auto") || !strcmp(v, "none")) {
+        *chunking = !strcmp(v, "auto") ? AM_CHUNK_VAD : AM_CHUNK_SEEK;
+        return 0;
+    }
+    cJSON *o = cJSON_ParseWithLength(v, strlen(v));
+    int rc = -1;
+    if (!cJSON_IsObject(o)) {
+        snprintf(msg, cap, "chunking_strategy must be \"auto\" or a JSON object {\"type\": \"server_vad\", ...}");
+        goto done;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "server_vad")) {
+        snprintf(msg, cap, "chunking_strategy.type must be \"server_vad\"");
+        goto done;
+    }
+    for (const cJSON *it = o->child; it; it = it->next) {
+        const char *k = it->string ? it->string : "";
+        const double x = it->valuedouble;
+        if (!strcmp(k, "type")) continue;
+        if (!strcmp(k, "threshold")) {
+            if (!cJSON_IsNumber(it) || !(x > 0 && x < 1)) {
+                snprintf(msg, cap, "chunking_strategy.threshold must be a number between 0 and 1 (exclusive)");
+                goto done;
+            }
+            vad->threshold = (float)x;
+        } else if (!strcmp(k, "prefix_padding_ms") || !strcmp(k, "silence_duration_ms")) {
+            const int pad = !strcmp(k, "prefix_padding_ms");
+            const double hi = pad ? 60000 : 3600000;
+            if (!cJSON_IsNumber(it) || x != floor(x) || x < 0 || x > hi) {
+                snprintf(msg, cap, "chunking_strategy.%s must be an integer between 0 and %.0f", k, hi);
+                goto done;
+            }
+            if (pad) vad->speech_pad_ms = (int)x;
+            else vad->min_silence_ms = (int)x;
+        } else {
+            snprintf(msg, cap, "chunking_strategy: unknown key '%.64s' (expected type, threshold, prefix_padding_ms, "
+                               "silence_duration_ms)", k);
+            goto done;
+        }
+    }
+    *chunking = AM_CHUNK_VAD;
+    rc = 0;
+done:
+    cJSON_Delete(o);
+    return rc;
+}
+
 // Constant-time in the key bytes: every key is compared in full, no early exit.
 static int key_ok(const am_http *h, const char *given, size_t glen) {
     unsigned ok = 0;
@@ -257,6 +340,7 @@ static void request_free(request *rq) {
     free(rq->part_buf);
     for (int i = 0; i < F_COUNT; i++) free(rq->fields[i]);
     am_job_free(rq->job);
+    free(rq->sse);
     free(rq);
 }
 
@@ -409,6 +493,22 @@ static void part_close(request *rq) {
         free(v);
         return;
     }
+    if (kind == PART_INCLUDE) {
+        trim(v);
+        if (!strcmp(v, "logprobs")) rq->inc_logprobs = 1;
+        else if (*v) set_err(rq, 400, "include", "invalid_value", "include[]: unknown value (expected \"logprobs\")");
+        free(v);
+        return;
+    }
+    if (kind == PART_UNSUPPORTED) { // param: the static name (part_key changes with the next part)
+        const char *name = unsupported_fields[0];
+        for (size_t i = 0; i < AM_ARRAY_LEN(unsupported_fields); i++)
+            if (!strcmp(rq->part_key, unsupported_fields[i])) name = unsupported_fields[i];
+        set_err(rq, 400, name, "unsupported_value", "%s is not supported: this server has no speaker diarization",
+                name);
+        free(v);
+        return;
+    }
     if (kind != F_PROMPT) trim(v);
     free(rq->fields[kind]);
     rq->fields[kind] = v;
@@ -422,9 +522,13 @@ static void part_open(request *rq, const char *key, int is_file) {
     if (!strcmp(key, "file")) rq->part_kind = PART_FILE;
     else if (!strcmp(key, "timestamp_granularities[]") || !strcmp(key, "timestamp_granularities"))
         rq->part_kind = PART_GRANULARITY;
+    else if (!strcmp(key, "include[]") || !strcmp(key, "include"))
+        rq->part_kind = PART_INCLUDE;
     else if (!is_file)
         for (int i = 0; i < F_COUNT; i++)
             if (!strcmp(key, field_names[i])) rq->part_kind = i;
+    for (size_t i = 0; i < AM_ARRAY_LEN(unsupported_fields); i++)
+        if (!strcmp(key, unsupported_fields[i])) rq->part_kind = PART_UNSUPPORTED;
     if (rq->part_kind == PART_FILE) { // a second file part replaces the first
         rq->have_file = 1;
         rq->audio_len = 0;
@@ -476,8 +580,8 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
         rq->audio_len += size;
     } else if (rq->part_kind >= 0) {
         if (rq->part_len + size > FIELD_MAX) {
-            set_err(rq, 400, rq->part_kind < F_COUNT ? field_names[rq->part_kind] : "timestamp_granularities",
-                    "invalid_value", "form field '%s' is too long (limit %d bytes)", rq->part_key, FIELD_MAX);
+            set_err(rq, 400, rq->part_kind < F_COUNT ? field_names[rq->part_kind] : rq->part_kind == PART_INCLUDE ? "include" : "timestamp_granularities", "invalid_value",
+                    "form field '%s' is too long (limit %d bytes)", rq->part_key, FIELD_MAX);
             return MHD_NO;
         }
         if (grow(&rq->part_buf, &rq->part_cap, rq->part_len + size, FIELD_MAX)) {
@@ -555,10 +659,264 @@ static void *watcher_main(void *arg) {
     return NULL;
 }
 
+// ---------------------------------------------------------------- failures
+// A failed request's HTTP status, error param, code and message.
+typedef struct {
+    int status;
+    const char *param, *code;
+    char msg[512];
+} failure;
+
+static void failure_of(const request *rq, failure *e) {
+    const char *msg = rq->res_msg;
+    e->param = e->code = NULL;
+    switch (rq->res_status) {
+    case AM_EAUDIO:
+        e->status = 400, e->param = "file", e->code = "invalid_audio";
+        snprintf(e->msg, sizeof e->msg, "could not decode the audio: %s", msg);
+        return;
+    case AM_ERANGE: e->status = 400, e->param = "file", e->code = "audio_too_long"; break;
+    case AM_EINVAL: e->status = 400, e->code = "invalid_value"; break;
+    case AM_ECANCELED: e->status = STATUS_CLIENT_GONE, e->code = "cancelled"; break;
+    case AM_ETIMEDOUT:
+        e->status = 504, e->code = "timeout";
+        snprintf(e->msg, sizeof e->msg, "the request did not finish within %g s", rq->h->p.request_timeout_s);
+        return;
+    case AM_ESHUTDOWN:
+        e->status = 503, e->code = "draining";
+        snprintf(e->msg, sizeof e->msg, "the server is shutting down: %s", msg);
+        return;
+    default:
+        e->status = 500;
+        snprintf(e->msg, sizeof e->msg, "transcription failed: %s", msg);
+        return;
+    }
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+}
+
+// ---------------------------------------------------------------- streaming (server-sent events)
+// OpenAI's transcription stream: "data: {json}\n\n" events, transcript.text.delta
+// ({"type", "delta"[, "logprobs"]}) as text becomes final, then one
+// transcript.text.done ({"type", "text"[, "logprobs"], "usage"}), or an
+// {"type": "error", "error": {...}} event when the request fails after the
+// 200 went out. Text becomes final when a window's segments are accepted
+// (after any temperature fallback), so deltas come window by window (with VAD
+// chunking: chunk by chunk, in timeline order). The deltas concatenate to the
+// done event's text, which is the non-streaming response's text.
+
+// Append one event (h->mu held). 0 or -1 (out of memory).
+static int sse_append_locked(request *rq, const char *json) {
+    const size_t n = strlen(json), need = rq->sse_len + n + 9;
+    if (rq->sse_off && need > rq->sse_cap) { // drop what was sent
+        memmove(rq->sse, rq->sse + rq->sse_off, rq->sse_len - rq->sse_off);
+        rq->sse_len -= rq->sse_off;
+        rq->sse_off = 0;
+    }
+    if (grow(&rq->sse, &rq->sse_cap, rq->sse_len + n + 9, SIZE_MAX)) return -1;
+    memcpy(rq->sse + rq->sse_len, "data: ", 6);
+    memcpy(rq->sse + rq->sse_len + 6, json, n);
+    memcpy(rq->sse + rq->sse_len + 6 + n, "\n\n", 2);
+    rq->sse_len += n + 8;
+    return 0;
+}
+
+// Queue events (each a malloc'd JSON string, taken; NULL entries skipped),
+// mark the stream final when asked, and wake the connection if it waits.
+static void sse_push(request *rq, char **events, int n, int final, int status) {
+    am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < n; i++)
+        if (events[i] && sse_append_locked(rq, events[i]) && !final) status = 500; // lost: end with an error
+    if (final) {
+        rq->sse_final = 1;
+        rq->sse_status = status;
+    }
+    const int resume = rq->suspended;
+    if (resume) {
+        watch_remove(h, rq);
+        rq->suspended = 0;
+    }
+    struct MHD_Connection *conn = rq->conn;
+    pthread_mutex_unlock(&h->mu);
+    for (int i = 0; i < n; i++) free(events[i]);
+    if (resume) MHD_resume_connection(conn);
+}
+
+// The part of a stream's text that is final: stripped at the start as the
+// response's text is; trailing whitespace and trailing U+FFFD (the bytes of a
+// character that may still be completed) held back. *start gets its start.
+static size_t stable_text(const char *text, const char **start) {
+    const char *t = text ? text : "";
+    size_t n = am_str_strip(&t, strlen(t));
+    while (n >= 3 && !memcmp(t + n - 3, "\xEF\xBF\xBD", 3)) {
+        n -= 3;
+        n = am_str_strip(&t, n);
+    }
+    *start = t;
+    return n;
+}
+
+// A delta event for text (n bytes) with the log-probabilities of tokens
+// [from, n_tokens) when asked. NULL when out of memory.
+static char *delta_event(request *rq, const char *text, size_t n, const int32_t *tokens, const float *lps, int from,
+                         int n_tokens) {
+    char *d = malloc(n + 1), *out = NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!d || !o) goto done;
+    memcpy(d, text, n);
+    d[n] = 0;
+    if (!cJSON_AddStringToObject(o, "type", "transcript.text.delta") || !cJSON_AddStringToObject(o, "delta", d))
+        goto done;
+    if (rq->inc_logprobs) {
+        cJSON *lp = cJSON_AddArrayToObject(o, "logprobs");
+        if (!lp || (n_tokens > from && am_format_logprobs(lp, rq->h->tok, tokens + from, lps + from, n_tokens - from)))
+            goto done;
+    }
+    out = cJSON_PrintUnformatted(o);
+done:
+    free(d);
+    cJSON_Delete(o);
+    return out;
+}
+
+// Scheduler progress (engine thread): the newly final text as a delta.
+static void on_progress(void *user, const am_sched_progress *pr) {
+    request *rq = user;
+    const char *t;
+    const size_t n = stable_text(pr->text, &t);
+    if (n <= rq->text_sent) return; // nothing new (log-probabilities wait for their text)
+    char *ev = delta_event(rq, t + rq->text_sent, n - rq->text_sent, pr->tokens, pr->logprobs, rq->tok_sent,
+                           pr->n_tokens);
+    if (!ev) return; // out of memory: the text goes out with the next delta or the final one
+    rq->text_sent = n;
+    rq->tok_sent = pr->n_tokens;
+    sse_push(rq, &ev, 1, 0, 0);
+}
+
+// The request ended: the last delta and the done event, or an error event.
+static void stream_finish(request *rq, const am_sched_result *res) {
+    char *ev[2] = {NULL, NULL};
+    const am_transcript *tr = res->status == 0 && res->job ? am_job_transcript(res->job) : NULL;
+    int status = 200;
+    if (tr) {
+        // the transcript's tokens with their log-probabilities, in the order the snapshots had them
+        int n_tok = 0, k = 0;
+        for (int i = 0; i < tr->n_segments; i++) n_tok += tr->segments[i].n_tokens;
+        int32_t *toks = malloc((size_t)(n_tok ? n_tok : 1) * sizeof *toks);
+        float *lps = malloc((size_t)(n_tok ? n_tok : 1) * sizeof *lps);
+        const char *t = tr->text ? tr->text : "";
+        const size_t n = am_str_strip(&t, strlen(t));
+        char *full = malloc(n + 1);
+        cJSON *o = cJSON_CreateObject(), *lp = NULL;
+        if (toks && lps && full && o) {
+            for (int i = 0; i < tr->n_segments; i++)
+                for (int j = 0; j < tr->segments[i].n_tokens; j++, k++) {
+                    toks[k] = tr->segments[i].tokens[j];
+                    lps[k] = tr->segments[i].token_logprobs ? tr->segments[i].token_logprobs[j] : 0.0f;
+                }
+            memcpy(full, t, n);
+            full[n] = 0;
+            if (n > rq->text_sent)
+                ev[0] = delta_event(rq, t + rq->text_sent, n - rq->text_sent, toks, lps, rq->tok_sent, n_tok);
+            if (cJSON_AddStringToObject(o, "type", "transcript.text.done") && cJSON_AddStringToObject(o, "text", full) &&
+                (!rq->inc_logprobs ||
+                 ((lp = cJSON_AddArrayToObject(o, "logprobs")) && !am_format_logprobs(lp, rq->h->tok, toks, lps, n_tok))) &&
+                !am_format_usage(o, tr))
+                ev[1] = cJSON_PrintUnformatted(o);
+        }
+        if (!ev[1] || (n > rq->text_sent && !ev[0])) status = 500; // out of memory: the client sees a cut stream
+        free(toks);
+        free(lps);
+        free(full);
+        cJSON_Delete(o);
+    } else {
+        failure e;
+        failure_of(rq, &e);
+        status = e.status;
+        cJSON *o = cJSON_CreateObject(), *err = o ? cJSON_AddObjectToObject(o, "error") : NULL;
+        if (err && cJSON_AddStringToObject(o, "type", "error") && cJSON_AddStringToObject(err, "message", e.msg) &&
+            cJSON_AddStringToObject(err, "type", status >= 500 ? "server_error" : "invalid_request_error") &&
+            (e.param ? cJSON_AddStringToObject(err, "param", e.param) : cJSON_AddNullToObject(err, "param")) &&
+            (e.code ? cJSON_AddStringToObject(err, "code", e.code) : cJSON_AddNullToObject(err, "code")))
+            ev[1] = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    }
+    am_job_free(res->job);
+    sse_push(rq, ev, 2, 1, status);
+}
+
+// MHD's content reader of a stream: the queued events, else wait (suspended)
+// for the scheduler to produce more; the end once the final event is out.
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    request *rq = cls;
+    am_http *h = rq->h;
+    (void)pos;
+    pthread_mutex_lock(&h->mu);
+    if (rq->sse_len > rq->sse_off) {
+        const size_t n = AM_MIN(max, rq->sse_len - rq->sse_off);
+        memcpy(buf, rq->sse + rq->sse_off, n);
+        rq->sse_off += n;
+        pthread_mutex_unlock(&h->mu);
+        return (ssize_t)n;
+    }
+    if (rq->sse_final) {
+        const int status = rq->sse_status;
+        pthread_mutex_unlock(&h->mu);
+        record(rq, status, "stream");
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    pthread_mutex_unlock(&h->mu);
+    // nothing yet: suspended until sse_push resumes it (same protocol as finish_upload)
+    MHD_suspend_connection(rq->conn);
+    pthread_mutex_lock(&h->mu);
+    const int now = rq->sse_len > rq->sse_off || rq->sse_final;
+    if (!now) {
+        rq->suspended = 1;
+        watch_add(h, rq); // a client that hangs up cancels its work
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (now) MHD_resume_connection(rq->conn);
+    return 0;
+}
+
+// The request is submitted: answer 200 with the event stream at once.
+static enum MHD_Result stream_begin(request *rq) {
+    am_http *h = rq->h;
+    rq->phase = PH_ANSWERED;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pthread_mutex_lock(&h->mu);
+    rq->fd = ci ? ci->connect_fd : -1;
+    pthread_mutex_unlock(&h->mu);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_CHUNK, stream_read, rq, NULL);
+    enum MHD_Result ok = r ? MHD_YES : MHD_NO;
+    if (ok == MHD_YES) ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    if (ok == MHD_YES) ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (ok == MHD_YES) ok = MHD_add_response_header(r, "X-Accel-Buffering", "no"); // nginx: do not buffer
+    if (ok == MHD_YES) ok = MHD_add_response_header(r, "X-Request-Id", rq->id);
+    if (ok == MHD_YES) ok = MHD_queue_response(rq->conn, 200, r);
+    if (r) MHD_destroy_response(r);
+    if (ok != MHD_YES) {
+        am_sched_cancel(h->sched, rq->sched_id);
+        record(rq, 500, "cannot start the stream");
+    }
+    return ok;
+}
+
 // ---------------------------------------------------------------- scheduler completion
 static void on_done(void *user, const am_sched_result *res) {
     request *rq = user;
     am_http *h = rq->h;
+    if (rq->stream) {
+        pthread_mutex_lock(&h->mu);
+        rq->res_status = res->status;
+        if (res->status)
+            snprintf(rq->res_msg, sizeof rq->res_msg, "%s", res->error ? res->error : am_strerror(res->status));
+        rq->done = 1;
+        pthread_mutex_unlock(&h->mu);
+        stream_finish(rq, res);
+        request_unref(rq, 1);
+        return;
+    }
     pthread_mutex_lock(&h->mu);
     rq->res_status = res->status;
     if (res->status) snprintf(rq->res_msg, sizeof rq->res_msg, "%s", res->error ? res->error : am_strerror(res->status));
@@ -728,18 +1086,28 @@ static enum MHD_Result finish_upload(request *rq) {
     if (rq->err_status)
         return respond_error(rq, rq->err_status, rq->err_param, rq->err_code, "%s", rq->err_msg);
     char **f = rq->fields;
-    if (f[F_STREAM] && strcasecmp(f[F_STREAM], "false")) {
-        if (!strcasecmp(f[F_STREAM], "true"))
-            return respond_error(rq, 400, "stream", "unsupported_value", "streaming responses are not supported");
+    if (f[F_STREAM] && *f[F_STREAM] && parse_bool(f[F_STREAM], &rq->stream))
         return respond_error(rq, 400, "stream", "invalid_value", "stream must be true or false");
-    }
     if (!rq->have_file)
         return respond_error(rq, 400, "file", "missing_required_parameter", "you must provide a 'file' to transcribe");
     if (rq->audio_len == 0) return respond_error(rq, 400, "file", "invalid_value", "the uploaded file is empty");
     rq->fmt = AM_FMT_JSON;
+    if (f[F_FORMAT] && !strcmp(f[F_FORMAT], "diarized_json"))
+        return respond_error(rq, 400, "response_format", "unsupported_value",
+                             "response_format diarized_json is not supported: this server has no speaker diarization");
     if (f[F_FORMAT] && *f[F_FORMAT] && am_format_parse(f[F_FORMAT], &rq->fmt))
         return respond_error(rq, 400, "response_format", "invalid_value",
                              "response_format must be one of json, text, srt, verbose_json, vtt");
+    // OpenAI: streaming is for transcriptions in json or text
+    if (rq->stream && rq->ep == EP_TRANSLATE)
+        return respond_error(rq, 400, "stream", "unsupported_value", "streaming is not supported for translations");
+    if (rq->stream && rq->fmt != AM_FMT_JSON && rq->fmt != AM_FMT_TEXT)
+        return respond_error(rq, 400, "stream", "unsupported_value",
+                             "streaming is not supported for response_format %s (use json or text)",
+                             am_format_name(rq->fmt));
+    if (rq->inc_logprobs && rq->fmt != AM_FMT_JSON)
+        return respond_error(rq, 400, "include", "unsupported_value",
+                             "include[]=logprobs requires response_format=json (got %s)", am_format_name(rq->fmt));
     // OpenAI: word timestamps only in verbose_json; ["word"] alone has no segments
     if (rq->gran_word && rq->fmt != AM_FMT_VERBOSE_JSON)
         return respond_error(rq, 400, "timestamp_granularities", "invalid_value",
@@ -747,9 +1115,22 @@ static enum MHD_Result finish_upload(request *rq) {
                              am_format_name(rq->fmt));
     rq->fx.with_words = rq->gran_word;
     rq->fx.without_segments = rq->gran_word && !rq->gran_segment;
+    rq->fx.logprobs = rq->inc_logprobs ? h->tok : NULL;
     am_transcribe_params tp = am_transcribe_default_params();
     tp.translate = rq->ep == EP_TRANSLATE;
     tp.word_timestamps = rq->gran_word;
+    if (f[F_WITHOUT_TIMESTAMPS] && *f[F_WITHOUT_TIMESTAMPS] &&
+        parse_bool(f[F_WITHOUT_TIMESTAMPS], &tp.decode.without_timestamps))
+        return respond_error(rq, 400, "without_timestamps", "invalid_value", "without_timestamps must be true or false");
+    am_sched_request req = {.chunking = AM_CHUNK_DEFAULT};
+    if (f[F_CHUNKING] && *f[F_CHUNKING]) {
+        char msg[256];
+        if (parse_chunking(f[F_CHUNKING], &req.chunking, &req.vad, msg, sizeof msg))
+            return respond_error(rq, 400, "chunking_strategy", "invalid_value", "%s", msg);
+        if (req.chunking == AM_CHUNK_VAD && !am_sched_has_vad(h->sched))
+            return respond_error(rq, 400, "chunking_strategy", "unsupported_value",
+                                 "chunking_strategy needs a VAD model, and this server has none (--vad-model)");
+    }
     if (f[F_TEMPERATURE] && *f[F_TEMPERATURE] && parse_unit_double(f[F_TEMPERATURE], &tp.decode.temperature))
         return respond_error(rq, 400, "temperature", "invalid_value", "temperature must be a number between 0 and 1");
     if (f[F_TEMPERATURE_INC] && *f[F_TEMPERATURE_INC] &&
@@ -795,15 +1176,14 @@ static enum MHD_Result finish_upload(request *rq) {
     if (f[F_PRIORITY] && *f[F_PRIORITY] && parse_int(f[F_PRIORITY], &priority))
         return respond_error(rq, 400, "priority", "invalid_value", "priority must be an integer");
 
-    am_sched_request req = {
-        .audio = rq->audio,
-        .audio_size = rq->audio_len,
-        .params = tp,
-        .priority = priority,
-        .timeout_s = h->p.request_timeout_s,
-        .done = on_done,
-        .user = rq,
-    };
+    req.audio = rq->audio;
+    req.audio_size = rq->audio_len;
+    req.params = tp;
+    req.priority = priority;
+    req.timeout_s = h->p.request_timeout_s;
+    req.done = on_done;
+    req.progress = rq->stream ? on_progress : NULL;
+    req.user = rq;
     pthread_mutex_lock(&h->mu); // the callback may run before submit returns
     const int draining = h->draining && h->grace_over; // accepted during the grace: still submitted
     if (!draining) {
@@ -834,6 +1214,7 @@ static enum MHD_Result finish_upload(request *rq) {
     free(rq->audio); // the scheduler has its copy
     rq->audio = NULL;
     rq->audio_len = rq->audio_cap = 0;
+    if (rq->stream) return stream_begin(rq);
     rq->phase = PH_WAIT;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     MHD_suspend_connection(rq->conn);
@@ -856,18 +1237,10 @@ static enum MHD_Result deliver(request *rq) {
     const int done = rq->done;
     pthread_mutex_unlock(&h->mu);
     if (!done) return MHD_YES; // not reached: resumed only when done
-    const char *msg = rq->res_msg;
-    switch (rq->res_status) {
-    case 0: break;
-    case AM_EAUDIO: return respond_error(rq, 400, "file", "invalid_audio", "could not decode the audio: %s", msg);
-    case AM_ERANGE: return respond_error(rq, 400, "file", "audio_too_long", "%s", msg);
-    case AM_EINVAL: return respond_error(rq, 400, NULL, "invalid_value", "%s", msg);
-    case AM_ECANCELED: return respond_error(rq, STATUS_CLIENT_GONE, NULL, "cancelled", "%s", msg);
-    case AM_ETIMEDOUT:
-        return respond_error(rq, 504, NULL, "timeout", "the request did not finish within %g s",
-                             h->p.request_timeout_s);
-    case AM_ESHUTDOWN: return respond_error(rq, 503, NULL, "draining", "the server is shutting down: %s", msg);
-    default: return respond_error(rq, 500, NULL, NULL, "transcription failed: %s", msg);
+    if (rq->res_status) {
+        failure e;
+        failure_of(rq, &e);
+        return respond_error(rq, e.status, e.param, e.code, "%s", e.msg);
     }
     const am_transcript *tr = rq->job ? am_job_transcript(rq->job) : NULL;
     if (!tr) return respond_error(rq, 500, NULL, NULL, "transcription finished without a transcript");
@@ -991,7 +1364,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         watch_remove(h, rq);
         rq->suspended = 0;
     }
+    const int cancel = rq->submitted && !rq->done; // a stream whose client went away
+    const uint64_t sid = rq->sched_id;
     pthread_mutex_unlock(&h->mu);
+    if (cancel) am_sched_cancel(h->sched, sid);
     request_unref(rq, 0);
 }
 

@@ -6,11 +6,27 @@
 //        language, prompt, response_format, temperature, timestamp_granularities[]
 //        ("segment", "word"; word needs verbose_json: word timestamps, a top-level
 //        "words" array and each segment's "words"; ["word"] alone leaves out
-//        "segments"), stream (false only), and the extensions temperature_inc,
-//        priority (also the X-Priority header), beam_size (1..16), best_of
-//        (1..16), patience (> 0, with a beam size) and length_penalty (0..1),
-//        which override the server's defaults (am_http_params). 200 with the
-//        rendered transcript; json and verbose_json carry the "performance" object.
+//        "segments"), include[] ("logprobs", json only: "logprobs" [{token,
+//        logprob, bytes}] of the sampled text tokens), chunking_strategy ("auto",
+//        or {"type":"server_vad","threshold","prefix_padding_ms",
+//        "silence_duration_ms"} as JSON; the extension "none" forces the seek
+//        loop where --vad on makes chunking the default), stream (true: OpenAI's
+//        server-sent events, json/text transcriptions only, see below), and the
+//        extensions without_timestamps (the reference's without_timestamps=True),
+//        temperature_inc, priority (also the X-Priority header), beam_size
+//        (1..16), best_of (1..16), patience (> 0, with a beam size) and
+//        length_penalty (0..1), which override the server's defaults
+//        (am_http_params). 200 with the rendered transcript; json and
+//        verbose_json carry "usage" {"type":"duration","seconds"} and the
+//        "performance" object.
+//        stream=true: 200 with Content-Type text/event-stream at once, then
+//        "data: {json}\n\n" events: transcript.text.delta {"type","delta"[,
+//        "logprobs"]} each time a window's segments are accepted (after any
+//        fallback; with VAD chunking, chunk by chunk in timeline order), then one
+//        transcript.text.done {"type","text"[,"logprobs"],"usage"}; the deltas
+//        concatenate to the done text, which is the json response's text. A
+//        failure after the 200 is one {"type":"error","error":{...}} event. A
+//        client that disconnects mid-stream cancels its work.
 //   GET  /health                liveness, always 200 {"status":"ok"}
 //   GET  /ready                 readiness for a load balancer: 200 {"status":"ready", ...} when the
 //                               instance takes work, else 503 {"status":"unavailable","reason":
@@ -31,7 +47,12 @@
 // type "invalid_request_error" for 4xx and "server_error" for 5xx:
 //   400 invalid field (param names it; e.g. beam_size out of 1..16, patience
 //       without a beam size, timestamp_granularities[]=word with a response_format
-//       other than verbose_json), missing (param "file") or empty file,
+//       other than verbose_json, stream with verbose_json/srt/vtt or on
+//       translations, include[]=logprobs without json, a bad chunking_strategy or
+//       one without a VAD model), values OpenAI accepts that this server cannot
+//       honour (response_format diarized_json, known_speaker_names[],
+//       known_speaker_references[]: code "unsupported_value"), missing (param
+//       "file") or empty file,
 //       undecodable audio (scheduler AM_EAUDIO, code "invalid_audio"), audio
 //       longer than the scheduler allows (AM_ERANGE, code "audio_too_long"),
 //       not multipart/form-data, malformed multipart

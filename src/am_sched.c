@@ -11,6 +11,9 @@
 #include "am_audio.h"
 #include "am_mel.h"
 
+// Longest VAD chunk (seconds): one window.
+#define AM_SCHED_CHUNK_S 30.0
+
 // ---------------------------------------------------------------- requests
 enum {
     RQ_AUDIO_QUEUED,  // waiting for the audio worker
@@ -29,9 +32,18 @@ typedef struct sreq {
     size_t audio_size;
     am_transcribe_params params;
     char *language, *prompt; // owned copies behind params
-    am_job *job;
+    am_job **jobs;           // (n_jobs,) the file's job, or its VAD chunks' span jobs in timeline order
+    int n_jobs;
+    int n_finished;          // jobs that left the engine (engine thread)
+    int failed, pushed;      // a job failed / the request is on the finished list (engine thread)
+    int chunking;            // AM_CHUNK_SEEK or AM_CHUNK_VAD
+    am_vad_params vad;
+    am_vad_chunk *chunks;    // the audio worker's chunk plan until the span jobs exist
+    size_t n_chunks;
     double audio_s;
     am_sched_done_fn done;
+    am_sched_progress_fn progress;
+    long progress_sig;       // what the last progress report covered (engine thread)
     void *user;
     struct sreq *next;       // in the live list
 } sreq;
@@ -43,6 +55,7 @@ struct am_sched {
     am_decoding *dc;
     am_metrics *metrics;
     am_engine *engine; // engine thread only
+    am_vad_model *vad; // for AM_CHUNK_VAD (NULL: none loaded)
     am_align_head heads[AM_ALIGN_MAX_HEADS]; // parsed params.alignment_heads (n_heads 0: the model's defaults)
     int max_seqs;                            // decoder sequences the memory budget holds (0: no limit)
     int n_heads;
@@ -90,12 +103,20 @@ void am_sched_params_from_env(am_sched_params *p) {
     if (v && *v && atoi(v) >= 0) p->max_wait_ms = atoi(v);
 }
 
+static void free_jobs(sreq *r) {
+    for (int i = 0; i < r->n_jobs; i++) am_job_free(r->jobs[i]);
+    free(r->jobs);
+    r->jobs = NULL;
+    r->n_jobs = 0;
+}
+
 static void free_req(sreq *r) {
     if (!r) return;
     free(r->audio);
     free(r->language);
     free(r->prompt);
-    am_job_free(r->job);
+    free(r->chunks);
+    free_jobs(r);
     free(r);
 }
 
@@ -118,14 +139,18 @@ static void complete(am_sched *s, sreq *r, int status, const char *msg) {
     res.error = status ? (msg && *msg ? msg : am_strerror(status)) : NULL;
     res.audio_s = r->audio_s;
     res.processing_s = now - r->submit_t;
-    const double first = r->job ? am_job_first_encode_time(r->job) : 0;
+    double first = 0;
+    for (int i = 0; i < r->n_jobs; i++) {
+        const double t = am_job_first_encode_time(r->jobs[i]);
+        if (t > 0 && (first == 0 || t < first)) first = t;
+    }
     res.queue_wait_s = first > 0 ? first - r->submit_t : res.processing_s;
     long tokens = 0;
     if (status == 0) {
-        const am_transcript *tr = am_job_transcript(r->job);
+        const am_transcript *tr = am_job_transcript(r->jobs[0]);
         tokens = tr ? tr->n_tokens : 0;
-        res.job = r->job;
-        r->job = NULL; // handed over
+        res.job = r->jobs[0];
+        r->jobs[0] = NULL; // handed over
     }
     if (s->metrics) {
         if (status == AM_ECANCELED || status == AM_ETIMEDOUT) am_metrics_cancelled(s->metrics, status == AM_ETIMEDOUT);
@@ -156,6 +181,45 @@ static int take_audio(am_sched *s, sreq **out, int max) {
         out[n++] = best;
     }
     return n;
+}
+
+// VAD chunking: the speech regions of the clip, merged into chunks (r->chunks).
+static int plan_chunks(am_sched *s, sreq *r, const float *pcm, size_t n, char *err) {
+    am_vad_segment *segs = NULL;
+    size_t n_segs = 0;
+    int rc = am_vad_detect(s->vad, pcm, n, &r->vad, &segs, &n_segs);
+    if (!rc) rc = am_vad_chunks(segs, n_segs, n, AM_SCHED_CHUNK_S, &r->chunks, &r->n_chunks);
+    am_vad_segments_free(segs);
+    if (rc) snprintf(err, 256, "voice activity detection: %s", am_last_error());
+    return rc;
+}
+
+// The request's jobs from its mel: one whole-file job (mel taken over), or a
+// span job per chunk (at least one: no speech gives one empty span).
+static int create_jobs(am_sched *s, sreq *r, am_mel_result *mel) {
+    const int n = r->chunking == AM_CHUNK_VAD ? AM_MAX(1, (int)r->n_chunks) : 1;
+    if (!(r->jobs = calloc((size_t)n, sizeof *r->jobs))) return am_set_error(AM_ENOMEM, "out of memory");
+    r->n_jobs = n;
+    for (int i = 0; i < n; i++) {
+        if (r->chunking != AM_CHUNK_VAD) {
+            r->jobs[i] = am_job_create(s->dc, mel, &r->params);
+        } else if (r->n_chunks == 0) {
+            r->jobs[i] = am_job_create_span(s->dc, mel, 0, 0, &r->params);
+        } else { // samples -> mel frames (hop 160), at most one window
+            const int f0 = (int)AM_MIN(r->chunks[i].start / 160, (int64_t)mel->content_frames);
+            const int f1 = (int)AM_MIN((r->chunks[i].end + 159) / 160, (int64_t)mel->content_frames);
+            r->jobs[i] = am_job_create_span(s->dc, mel, f0, AM_MIN(f1 - f0, AM_MEL_WINDOW_FRAMES), &r->params);
+        }
+        if (!r->jobs[i]) {
+            free_jobs(r);
+            return am_last_error_code() ? am_last_error_code() : AM_EINTERNAL;
+        }
+        am_job_set_priority(r->jobs[i], r->priority, r->deadline);
+        am_job_set_user(r->jobs[i], r);
+    }
+    free(r->chunks);
+    r->chunks = NULL;
+    return 0;
 }
 
 static void *audio_main(void *arg) {
@@ -191,6 +255,7 @@ static void *audio_main(void *arg) {
             if (codes[i]) snprintf(errs[i], sizeof errs[i], "%s", am_last_error());
             free(r->audio);
             r->audio = NULL;
+            if (!codes[i] && r->chunking == AM_CHUNK_VAD) codes[i] = plan_chunks(s, r, pcm[i], n_pcm[i], errs[i]);
             if (!codes[i]) {
                 r->audio_s = n_pcm[i] / (double)AM_SAMPLE_RATE;
                 clips[k] = pcm[i];
@@ -207,14 +272,11 @@ static void *audio_main(void *arg) {
                 if (mrc) {
                     codes[i] = mrc;
                     snprintf(errs[i], sizeof errs[i], "%s", mel_err);
-                } else if (!(r->job = am_job_create(s->dc, &out[m_i], &r->params))) {
+                } else if (create_jobs(s, r, &out[m_i])) {
                     codes[i] = am_last_error_code() ? am_last_error_code() : AM_EINTERNAL;
                     snprintf(errs[i], sizeof errs[i], "%s", am_last_error());
-                    am_mel_free_result(&out[m_i]);
-                } else {
-                    am_job_set_priority(r->job, r->priority, r->deadline);
-                    am_job_set_user(r->job, r);
                 }
+                am_mel_free_result(&out[m_i]); // taken over by a whole-file job, else copied by the spans
                 m_i++;
             }
             am_audio_free(pcm[i]);
@@ -261,23 +323,144 @@ typedef struct {
     int n;
 } finished_list;
 
+// A job left the engine: its request is finished when all its jobs are, or
+// at once when one failed (the others are removed then).
 static void on_finish(am_job *j, void *ctx) {
     finished_list *f = ctx;
-    if (f->n < (int)AM_ARRAY_LEN(f->v)) f->v[f->n++] = am_job_user(j);
+    sreq *r = am_job_user(j);
+    r->n_finished++;
+    if (am_job_state(j) != AM_JOB_DONE) r->failed = 1;
+    if (!r->pushed && (r->failed || r->n_finished == r->n_jobs) && f->n < (int)AM_ARRAY_LEN(f->v)) {
+        r->pushed = 1;
+        f->v[f->n++] = r;
+    }
 }
 
 static void finish_collected(am_sched *s, finished_list *f) {
     if (!f->n) return;
     pthread_mutex_lock(&s->lock);
-    for (int i = 0; i < f->n; i++) unlink_req(s, f->v[i]);
+    for (int i = 0; i < f->n; i++) {
+        sreq *r = f->v[i];
+        unlink_req(s, r);
+        if (r->failed) // the other chunks stop
+            for (int k = 0; k < r->n_jobs; k++) {
+                const int st = am_job_state(r->jobs[k]);
+                if (st != AM_JOB_DONE && st != AM_JOB_ERROR) am_engine_remove(s->engine, r->jobs[k]);
+            }
+    }
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < f->n; i++) {
         sreq *r = f->v[i];
         const char *msg = NULL;
-        const int err = am_job_state(r->job) == AM_JOB_DONE ? 0 : am_job_error(r->job, &msg);
+        int err = 0;
+        for (int k = 0; k < r->n_jobs && !err; k++)
+            if (am_job_state(r->jobs[k]) == AM_JOB_ERROR) err = am_job_error(r->jobs[k], &msg);
+        if (r->failed && !err) err = AM_EINTERNAL;
+        if (!err && r->chunking == AM_CHUNK_VAD && am_job_join(r->jobs[0], r->jobs + 1, r->n_jobs - 1, r->audio_s)) {
+            err = am_last_error_code() ? am_last_error_code() : AM_EINTERNAL;
+            msg = am_last_error();
+        }
         complete(s, r, err, msg);
     }
     f->n = 0;
+}
+
+// ---------------------------------------------------------------- streaming progress
+// What a request has made final so far, as a number that grows with it.
+static long progress_signature(const sreq *r) {
+    long sig = 0;
+    for (int i = 0; i < r->n_jobs; i++) {
+        if (am_job_state(r->jobs[i]) == AM_JOB_DONE) {
+            sig += 1L << 24;
+            continue;
+        }
+        sig += am_job_n_committed(r->jobs[i]);
+        break; // text after an unfinished chunk is not final yet
+    }
+    return sig;
+}
+
+typedef struct {
+    char *text;
+    size_t len, cap;
+    int32_t *tokens;
+    float *logprobs;
+    int n, cap_tokens;
+} progress_buf;
+
+static int pb_text(progress_buf *b, const char *t) {
+    const size_t n = strlen(t);
+    if (b->len + n + 1 > b->cap) {
+        const size_t cap = AM_MAX(2 * b->cap, b->len + n + 256);
+        char *v = realloc(b->text, cap);
+        if (!v) return -1;
+        b->text = v;
+        b->cap = cap;
+    }
+    memcpy(b->text + b->len, t, n + 1);
+    b->len += n;
+    return 0;
+}
+
+static int pb_segments(progress_buf *b, const am_segment *segs, int n_segs) {
+    for (int i = 0; i < n_segs; i++) {
+        const am_segment *sg = &segs[i];
+        if (b->n + sg->n_tokens > b->cap_tokens) {
+            const int cap = AM_MAX(2 * b->cap_tokens, b->n + sg->n_tokens + 256);
+            int32_t *t = realloc(b->tokens, (size_t)cap * sizeof *t);
+            if (t) b->tokens = t;
+            float *l = realloc(b->logprobs, (size_t)cap * sizeof *l);
+            if (l) b->logprobs = l;
+            if (!t || !l) return -1;
+            b->cap_tokens = cap;
+        }
+        for (int k = 0; k < sg->n_tokens; k++) {
+            b->tokens[b->n] = sg->tokens[k];
+            b->logprobs[b->n++] = sg->token_logprobs ? sg->token_logprobs[k] : 0.0f;
+        }
+    }
+    return 0;
+}
+
+// Report the text made final so far to a streaming request (engine thread,
+// no lock held: only this thread frees requests that are in the engine).
+static void report_progress(sreq *r, progress_buf *b) {
+    b->len = 0;
+    b->n = 0;
+    if (pb_text(b, "")) return;
+    for (int i = 0; i < r->n_jobs; i++) {
+        const am_job *j = r->jobs[i];
+        if (am_job_state(j) == AM_JOB_DONE) {
+            const am_transcript *tr = am_job_transcript(j);
+            if (pb_text(b, tr->text ? tr->text : "") || pb_segments(b, tr->segments, tr->n_segments)) return;
+            continue;
+        }
+        char *t = NULL;
+        int n_segs = 0;
+        const am_segment *segs = am_job_segments(j, &n_segs);
+        const int bad = am_job_text_so_far(j, &t) || pb_text(b, t) || pb_segments(b, segs, n_segs);
+        free(t);
+        if (bad) return;
+        break;
+    }
+    const am_sched_progress pr = {.text = b->text, .tokens = b->tokens, .logprobs = b->logprobs, .n_tokens = b->n};
+    r->progress(r->user, &pr);
+}
+
+// Streaming requests in the engine whose final text grew: report each.
+static void progress_all(am_sched *s, progress_buf *b) {
+    sreq *due[256];
+    int n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (sreq *r = s->live; r && n < (int)AM_ARRAY_LEN(due); r = r->next) {
+        if (!r->progress || r->state != RQ_ENGINE || r->cancel || r->pushed) continue;
+        const long sig = progress_signature(r);
+        if (sig == r->progress_sig) continue;
+        r->progress_sig = sig;
+        due[n++] = r;
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < n; i++) report_progress(due[i], b);
 }
 
 // Cancellations and deadlines, and admission of ready requests into the
@@ -289,10 +472,12 @@ static int housekeeping(am_sched *s, sreq **ended, int cap, double now) {
         next = r->next;
         if (!r->cancel && r->deadline > 0 && now >= r->deadline) r->cancel = AM_ETIMEDOUT;
         if (r->cancel && r->state != RQ_AUDIO_BUSY && n < cap) {
-            if (r->state == RQ_ENGINE) {
-                am_engine_remove(s->engine, r->job);
-                engine_jobs--;
-            }
+            if (r->state == RQ_ENGINE)
+                for (int k = 0; k < r->n_jobs; k++) {
+                    const int st = am_job_state(r->jobs[k]);
+                    if (st != AM_JOB_DONE && st != AM_JOB_ERROR && !am_engine_remove(s->engine, r->jobs[k]))
+                        engine_jobs--;
+                }
             unlink_req(s, r);
             ended[n++] = r;
         }
@@ -305,9 +490,14 @@ static int housekeeping(am_sched *s, sreq **ended, int cap, double now) {
         for (sreq *r = s->live; r; r = r->next)
             if (r->state == RQ_READY && (!best || served_before(r, best))) best = r;
         if (!best) break;
-        if (am_engine_add(s->engine, best->job)) break;
+        int k = 0;
+        while (k < best->n_jobs && !am_engine_add(s->engine, best->jobs[k])) k++;
+        if (k < best->n_jobs) { // cannot happen for valid jobs: take back what went in
+            while (k-- > 0) am_engine_remove(s->engine, best->jobs[k]);
+            break;
+        }
         best->state = RQ_ENGINE;
-        engine_jobs++;
+        engine_jobs += best->n_jobs;
     }
     return n;
 }
@@ -329,6 +519,7 @@ static void timed_wait(am_sched *s, double until) {
 static void *engine_main(void *arg) {
     am_sched *s = arg;
     finished_list *fin = calloc(1, sizeof *fin);
+    progress_buf pb = {0};
     sreq *ended[256];
     am_engine_params ep = am_engine_default_params();
     ep.max_batch = s->p.enable_batching ? s->p.max_batch_size : 1;
@@ -385,10 +576,14 @@ static void *engine_main(void *arg) {
             if (k > 0 && s->metrics) am_metrics_batch(s->metrics, AM_BATCH_DECODER, k, am_time_s() - t0);
             last_was_encode = 0;
         }
+        if (action) progress_all(s, &pb);
         finish_collected(s, fin);
     }
     am_engine_free(s->engine);
     s->engine = NULL;
+    free(pb.text);
+    free(pb.tokens);
+    free(pb.logprobs);
     free(fin);
     return NULL;
 }
@@ -396,6 +591,7 @@ static void *engine_main(void *arg) {
 // ---------------------------------------------------------------- lifecycle
 static void destroy(am_sched *s) {
     am_decoding_free(s->dc);
+    am_vad_model_free(s->vad);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->audio_cv);
     pthread_cond_destroy(&s->engine_cv);
@@ -438,6 +634,19 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
         // the rest of the budget holds the extra sequences of beams and best-of candidates
         const double n_seqs = (budget - s->p.max_windows * xkv) / seq;
         s->max_seqs = n_seqs < s->p.max_windows ? s->p.max_windows : n_seqs > 1e6 ? 1000000 : (int)n_seqs;
+    }
+    s->p.vad_model = NULL; // borrowed: loaded below
+    if (p->vad_model && *p->vad_model && !(s->vad = am_vad_model_load(p->vad_model))) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", am_last_error());
+        am_set_error(AM_EINVAL, "VAD model %s: %s", p->vad_model, msg);
+        free(s);
+        return NULL;
+    }
+    if (p->vad && !s->vad) {
+        am_set_error(AM_EINVAL, "VAD chunking by default (vad on) needs a VAD model");
+        free(s);
+        return NULL;
     }
     s->m = m;
     s->tok = tok;
@@ -504,6 +713,14 @@ int am_sched_submit(am_sched *s, const am_sched_request *req, uint64_t *id) {
     const am_transcribe_params *tp = &req->params;
     if (tp->language && *tp->language && am_tokenizer_lang_index(tp->language) < 0)
         return am_set_error(AM_EINVAL, "unsupported language '%s'", tp->language);
+    const int chunking = req->chunking == AM_CHUNK_DEFAULT ? am_sched_default_chunking(s) : req->chunking;
+    am_vad_params vp = req->vad.threshold == 0.0f ? am_vad_default_params() : req->vad;
+    vp.max_speech_s = (float)AM_SCHED_CHUNK_S;
+    if (chunking != AM_CHUNK_SEEK && chunking != AM_CHUNK_VAD)
+        return am_set_error(AM_EINVAL, "invalid chunking %d", req->chunking);
+    if (chunking == AM_CHUNK_VAD && !s->vad)
+        return am_set_error(AM_EINVAL, "VAD chunking is not available: the server has no VAD model (--vad-model)");
+    if (chunking == AM_CHUNK_VAD && am_vad_check_params(&vp)) return am_last_error_code();
     sreq *r = calloc(1, sizeof *r);
     if (!r) return am_set_error(AM_ENOMEM, "out of memory");
     r->audio = malloc(req->audio_size ? req->audio_size : 1);
@@ -523,7 +740,10 @@ int am_sched_submit(am_sched *s, const am_sched_request *req, uint64_t *id) {
     const double timeout = req->timeout_s > 0 ? req->timeout_s : s->p.default_timeout_s;
     r->deadline = timeout > 0 ? r->submit_t + timeout : 0;
     r->done = req->done;
+    r->progress = req->progress;
     r->user = req->user;
+    r->chunking = chunking;
+    r->vad = vp;
     r->state = RQ_AUDIO_QUEUED;
     pthread_mutex_lock(&s->lock);
     int rc = 0;
@@ -572,6 +792,8 @@ int am_sched_drain(am_sched *s, double timeout_s) {
 }
 
 int am_sched_draining(const am_sched *s) { return s->draining; }
+int am_sched_has_vad(const am_sched *s) { return s->vad != NULL; }
+int am_sched_default_chunking(const am_sched *s) { return s->p.vad && s->vad ? AM_CHUNK_VAD : AM_CHUNK_SEEK; }
 
 void am_sched_state(am_sched *s, am_metrics_state *st) {
     memset(st, 0, sizeof *st);

@@ -37,6 +37,7 @@
 #include "am_model.h"
 #include "am_tokenizer.h"
 #include "am_transcribe.h"
+#include "am_vad.h"
 
 typedef struct {
     int enable_batching;      // ENABLE_BATCHING; 0 = sequential mode. Default 1.
@@ -54,6 +55,12 @@ typedef struct {
                               // AMANUENSIS_ALIGNMENT_HEADS): a checkpoint name or "L,H;L,H;..." as
                               // am_align_parse_heads reads it, parsed (and not kept) by am_sched_create;
                               // NULL or "" = the model's defaults. Default NULL.
+    int vad;                  // VAD chunking for requests that do not set chunking_strategy (--vad on|off,
+                              // AMANUENSIS_VAD): speech regions merged into chunks of at most 30 s, decoded
+                              // in parallel as independent windows. Default 0 (the reference's seek loop).
+    const char *vad_model;    // Silero VAD ggml file (--vad-model, AMANUENSIS_VAD_MODEL), loaded (and not
+                              // kept) by am_sched_create; NULL or "" = no model: chunking_strategy is then
+                              // refused and vad must be 0. Default NULL.
 } am_sched_params;
 
 am_sched_params am_sched_default_params(void);
@@ -75,6 +82,29 @@ typedef struct {
 
 typedef void (*am_sched_done_fn)(void *user, const am_sched_result *res);
 
+// What a request has produced so far (streaming): passed to its progress
+// callback whenever text became final (a window's segments were accepted,
+// after any fallback). Everything is cumulative from the start of the file,
+// and valid during the callback only.
+typedef struct {
+    const char *text;         // the final transcript's text starts with this (am_transcript.text's form)
+    const int32_t *tokens;    // (n_tokens,) the sampled tokens of the accepted segments so far, in order
+    const float *logprobs;    // (n_tokens,) their log-probabilities
+    int n_tokens;
+} am_sched_progress;
+
+typedef void (*am_sched_progress_fn)(void *user, const am_sched_progress *pr);
+
+// How a request's audio is cut into windows.
+enum {
+    AM_CHUNK_DEFAULT = -1, // the server's default (am_sched_params.vad)
+    AM_CHUNK_SEEK = 0,     // the reference's seek loop over the whole file
+    AM_CHUNK_VAD = 1,      // speech regions (Silero VAD) merged into chunks of at most 30 s, each
+                           // transcribed as an independent span (its own seek loop, prompt and language),
+                           // all of one file's chunks in the engine at once; times on the file's timeline;
+                           // no speech at all gives an empty transcript without decoding
+};
+
 typedef struct {
     const void *audio;          // encoded audio bytes (copied by submit)
     size_t audio_size;
@@ -82,17 +112,27 @@ typedef struct {
     int priority;               // higher first. Default 0.
     double timeout_s;           // deadline from submit; <= 0 uses default_timeout_s
     am_sched_done_fn done;      // completion callback (required)
-    void *user;                 // passed to done
+    void *user;                 // passed to done and progress
+    int chunking;               // AM_CHUNK_SEEK (0, what a zeroed request gets), AM_CHUNK_VAD (needs the
+                                // scheduler's VAD model) or AM_CHUNK_DEFAULT (the server's --vad)
+    am_vad_params vad;          // VAD parameters of AM_CHUNK_VAD; zeroed = am_vad_default_params(). Its
+                                // max_speech_s is set by the scheduler (the chunk length).
+    am_sched_progress_fn progress; // optional: called from the engine thread (never with a scheduler lock
+                                // held; keep it short) when more text became final. NULL = none.
 } am_sched_request;
 
 am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_sched_params *p,
                           am_metrics *metrics);
+// Whether VAD chunking is available (a VAD model was loaded), and the default chunking.
+int am_sched_has_vad(const am_sched *s);
+int am_sched_default_chunking(const am_sched *s);
 // Stops accepting, cancels what is left (AM_ESHUTDOWN), joins the threads.
 void am_sched_free(am_sched *s);
 
 // Queue a request. Returns 0 and its id in *id, AM_EFULL when the queue is
 // full (HTTP 429), AM_ESHUTDOWN while draining (503), AM_EINVAL for bad
-// parameters (e.g. unknown language). On error `done` is never called.
+// parameters (e.g. unknown language, bad VAD parameters, VAD chunking without
+// a VAD model). On error `done` is never called.
 int am_sched_submit(am_sched *s, const am_sched_request *req, uint64_t *id);
 
 // Cancel a request (client gone): its work stops and its slots are freed at

@@ -39,7 +39,9 @@ struct am_job {
     char language[16]; // "" until known
     am_mel_result mel;
     int state;
-    int seek, content_frames;
+    int seek, content_frames; // mel frames of the job's own audio (its mel / span)
+    int frame0;       // the job's frame 0 on the original timeline (span jobs; 0 for a whole file):
+                      // every reported seek and time is frame0 * 0.01 s later
     int need_detect;  // a separate detection pass is due (short clip, language unknown)
     int window_kind;  // kind of the window being encoded/decoded
     int segment_size; // frames of the current window
@@ -69,6 +71,7 @@ struct am_job {
 static void segment_free(am_segment *s) {
     free(s->text);
     free(s->tokens);
+    free(s->token_logprobs);
     am_words_free(s->words, s->n_words);
     memset(s, 0, sizeof *s);
 }
@@ -164,6 +167,33 @@ fail:
     return NULL;
 }
 
+am_job *am_job_create_span(const am_decoding *dc, const am_mel_result *mel, int first_frame, int n_frames,
+                           const am_transcribe_params *p) {
+    if (!dc || !mel || !mel->data || mel->n_mels < 1 || !p || first_frame < 0 || n_frames < 0 ||
+        first_frame > mel->n_frames - n_frames) {
+        am_set_error(AM_EINVAL, "invalid span [%d, +%d) of a mel of %d frames", first_frame, n_frames,
+                     mel ? mel->n_frames : 0);
+        return NULL;
+    }
+    // the slice and the 3000 frames after it (what exists): detection and the
+    // last window see what they would see in the original mel
+    const int n_copy = n_frames ? AM_MIN(n_frames + AM_MEL_WINDOW_FRAMES, mel->n_frames - first_frame) : 0;
+    am_mel_result part = {NULL, mel->n_mels, n_copy, n_frames};
+    if (!(part.data = malloc((size_t)mel->n_mels * (size_t)(n_copy ? n_copy : 1) * sizeof *part.data))) {
+        am_set_error(AM_ENOMEM, "out of memory creating a span job");
+        return NULL;
+    }
+    for (int i = 0; i < mel->n_mels && n_copy; i++)
+        memcpy(part.data + (size_t)i * n_copy, mel->data + (size_t)i * mel->n_frames + first_frame,
+               (size_t)n_copy * sizeof *part.data);
+    am_job *j = am_job_create(dc, &part, p);
+    am_mel_free_result(&part); // taken over by the job (then empty) or left to free on failure
+    if (!j) return NULL;
+    j->frame0 = first_frame;
+    j->last_speech_timestamp = (double)(first_frame * 160) / 16000.0;
+    return j;
+}
+
 void am_job_free(am_job *j) {
     if (!j) return;
     am_mel_free_result(&j->mel);
@@ -179,7 +209,10 @@ void am_job_free(am_job *j) {
 int am_job_state(const am_job *j) { return j->state; }
 double am_job_progress(const am_job *j) {
     if (j->state == AM_JOB_DONE || j->content_frames <= 0) return 1.0;
-    return (double)AM_MIN(j->seek, j->content_frames) / j->content_frames;
+    // while a window's alignment pass is due its seek is tentative (the words may
+    // move it back): count the window from its start until it is committed
+    const int seek = j->n_pend ? j->window_prev_seek : j->seek;
+    return (double)AM_MIN(seek, j->content_frames) / j->content_frames;
 }
 const am_transcript *am_job_transcript(const am_job *j) { return j->state == AM_JOB_DONE ? &j->tr : NULL; }
 int am_job_error(const am_job *j, const char **msg) {
@@ -193,6 +226,122 @@ void am_job_set_priority(am_job *j, int priority, double deadline) {
 }
 double am_job_first_encode_time(const am_job *j) { return j->first_encode_at; }
 void *am_job_user(const am_job *j) { return j->user; }
+
+int am_job_n_committed(const am_job *j) { return j ? j->tr.n_segments : 0; }
+const am_segment *am_job_segments(const am_job *j, int *n) {
+    *n = j ? j->tr.n_segments : 0;
+    return j ? j->tr.segments : NULL;
+}
+
+// 1 when the bytes that Tokenizer.decode renders for ids[0..n) end in a
+// well-formed but incomplete UTF-8 sequence (which the decode turns into a
+// final U+FFFD that the complete text will not have), else 0.
+static int utf8_incomplete_tail(const am_tokenizer *tok, const int32_t *ids, int n) {
+    const int32_t tb = am_tokenizer_specials(tok)->timestamp_begin;
+    uint8_t tail[4]; // the last bytes, last first
+    int m = 0;
+    for (int i = n - 1; i >= 0 && m < 4; i--) {
+        const char *b;
+        size_t len;
+        if (ids[i] >= tb || am_tokenizer_token_bytes(tok, ids[i], &b, &len)) continue;
+        for (size_t k = len; k > 0 && m < 4; k--) tail[m++] = (uint8_t)b[k - 1];
+    }
+    int c = 0; // continuation bytes after the last byte that starts a sequence
+    while (c < m && tail[c] >= 0x80 && tail[c] <= 0xBF) c++;
+    if (c == m) return 0;
+    const uint8_t b0 = tail[c];
+    int need;
+    uint8_t lo = 0x80, hi = 0xBF; // the first continuation byte's range
+    if (b0 >= 0xC2 && b0 <= 0xDF) need = 1;
+    else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        need = 2;
+        if (b0 == 0xE0) lo = 0xA0;
+        else if (b0 == 0xED) hi = 0x9F;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        need = 3;
+        if (b0 == 0xF0) lo = 0x90;
+        else if (b0 == 0xF4) hi = 0x8F;
+    } else {
+        return 0; // ASCII, or a byte that starts nothing
+    }
+    if (c >= need) return 0;                                // complete (stray bytes may follow)
+    return c == 0 || (tail[c - 1] >= lo && tail[c - 1] <= hi); // else it broke off already
+}
+
+int am_job_text_so_far(const am_job *j, char **text) {
+    if (!j || !text) return am_set_error(AM_EINVAL, "invalid arguments for the text so far");
+    *text = NULL;
+    if (j->state == AM_JOB_DONE && j->tr.text) { // the final text (a joined one included)
+        const size_t len = strlen(j->tr.text);
+        if (!(*text = malloc(len + 1))) return am_set_error(AM_ENOMEM, "out of memory");
+        memcpy(*text, j->tr.text, len + 1);
+        return 0;
+    }
+    // job_finish's decode of the tokens committed so far (all_tokens only grows)
+    const am_tokenizer *tok = am_decoding_tokenizer(j->dc);
+    const int32_t *ids = j->all_tokens ? j->all_tokens + j->n_initial_prompt : NULL;
+    const int n = AM_MAX(j->n_all - j->n_initial_prompt, 0);
+    size_t len = 0;
+    const int rc = am_tokenizer_decode_alloc(tok, ids, (size_t)n, AM_DECODE_NO_TIMESTAMPS, text, &len);
+    if (rc) return rc;
+    if (len >= 3 && utf8_incomplete_tail(tok, ids, n)) (*text)[len - 3] = 0; // its U+FFFD is not final
+    return 0;
+}
+
+int am_job_join(am_job *dst, am_job *const *parts, int n, double duration) {
+    if (!dst || n < 0 || (n > 0 && !parts) || dst->state != AM_JOB_DONE || !dst->tr.text)
+        return am_set_error(AM_EINVAL, "join needs a finished destination job");
+    am_transcript *d = &dst->tr;
+    size_t len = strlen(d->text);
+    int n_seg = d->n_segments;
+    for (int i = 0; i < n; i++) {
+        const am_job *q = parts[i];
+        if (!q || q->state != AM_JOB_DONE || !q->tr.text || (q == dst && i > 0))
+            return am_set_error(AM_EINVAL, "join part %d is not a finished job (or the destination out of place)", i);
+        for (int k = 0; k < i; k++)
+            if (parts[k] == q) return am_set_error(AM_EINVAL, "join part %d given twice", i);
+        if (q == dst) continue;
+        len += strlen(q->tr.text);
+        n_seg += q->tr.n_segments;
+    }
+    // everything that can fail first: nothing changes on error
+    char *text = malloc(len + 1);
+    if (!text) return am_set_error(AM_ENOMEM, "out of memory joining transcripts");
+    if (n_seg > dst->cap_segments) {
+        am_segment *v = realloc(d->segments, (size_t)n_seg * sizeof *v);
+        if (!v) {
+            free(text);
+            return am_set_error(AM_ENOMEM, "out of memory joining transcripts");
+        }
+        d->segments = v;
+        dst->cap_segments = n_seg;
+    }
+    size_t pos = strlen(d->text);
+    memcpy(text, d->text, pos);
+    for (int i = 0; i < n; i++) {
+        am_job *q = parts[i];
+        if (q == dst) continue;
+        am_transcript *t = &q->tr;
+        const size_t l = strlen(t->text);
+        memcpy(text + pos, t->text, l);
+        pos += l;
+        t->text[0] = 0;
+        if (t->n_segments) memcpy(d->segments + d->n_segments, t->segments, (size_t)t->n_segments * sizeof *t->segments);
+        d->n_segments += t->n_segments;
+        t->n_segments = 0; // moved: the part frees only its (empty) array
+        d->n_windows += t->n_windows;
+        d->n_fallbacks += t->n_fallbacks;
+        d->n_tokens += t->n_tokens;
+        t->n_windows = t->n_fallbacks = t->n_tokens = 0;
+        t->duration = 0;
+    }
+    text[pos] = 0;
+    free(d->text);
+    d->text = text;
+    for (int i = 0; i < d->n_segments; i++) d->segments[i].id = i;
+    d->duration = duration;
+    return 0;
+}
 
 static void job_fail(am_job *j, int err, const char *msg) {
     j->state = AM_JOB_ERROR;
@@ -227,7 +376,8 @@ static int job_begin_window(am_job *j, am_wdec *w, am_seq *const *seqs, int n_se
     return 0;
 }
 
-// new_segment(): a segment of the window being finished, pending until commit.
+// new_segment(): a segment of the window being finished, pending until commit;
+// tokens[0..n) is a slice of r->tokens (their log-probabilities are copied too).
 static int add_segment(am_job *j, double start, double end, const int32_t *tokens, int n,
                        const am_wdec_result *r) {
     if (j->n_pend == j->cap_pend) {
@@ -239,7 +389,7 @@ static int add_segment(am_job *j, double start, double end, const int32_t *token
     }
     am_segment *s = &j->pend[j->n_pend];
     memset(s, 0, sizeof *s);
-    s->seek = j->seek;
+    s->seek = j->seek + j->frame0;
     s->start = start;
     s->end = end;
     s->temperature = r->temperature;
@@ -248,18 +398,22 @@ static int add_segment(am_job *j, double start, double end, const int32_t *token
     s->no_speech_prob = r->no_speech_prob;
     int rc = am_tokenizer_decode_alloc(am_decoding_tokenizer(j->dc), tokens, (size_t)n, AM_DECODE_TEXT, &s->text, NULL);
     if (rc) return rc;
-    if (!(s->tokens = malloc((size_t)(n ? n : 1) * sizeof *s->tokens))) {
-        free(s->text);
+    if (!(s->tokens = malloc((size_t)(n ? n : 1) * sizeof *s->tokens)) ||
+        (n > 0 && !(s->token_logprobs = malloc((size_t)n * sizeof *s->token_logprobs)))) {
+        segment_free(s);
         return am_set_error(AM_ENOMEM, "out of memory");
     }
-    memcpy(s->tokens, tokens, (size_t)n * sizeof *tokens);
+    if (n > 0) {
+        memcpy(s->tokens, tokens, (size_t)n * sizeof *tokens);
+        memcpy(s->token_logprobs, r->token_logprobs + (tokens - r->tokens), (size_t)n * sizeof *s->token_logprobs);
+    }
     s->n_tokens = n;
     j->n_pend++;
     return 0;
 }
 
 // Move the window's pending segments into the transcript: an instantaneous
-// segment or one without text is cleared (text, tokens and words); then the
+// segment or one without text is cleared (text, tokens, their logprobs and words); then the
 // tokens join all_tokens and the prompt resets after a hot attempt.
 static int commit_segments(am_job *j, double temperature) {
     am_transcript *tr = &j->tr;
@@ -277,6 +431,8 @@ static int commit_segments(am_job *j, double temperature) {
         if (s->start == s->end || am_str_strip(&t, strlen(t)) == 0) {
             s->text[0] = 0;
             s->n_tokens = 0;
+            free(s->token_logprobs);
+            s->token_logprobs = NULL;
             am_words_free(s->words, s->n_words);
             s->words = NULL;
             s->n_words = 0;
@@ -351,7 +507,8 @@ static double pending_end(const am_job *j) {
 
 // transcribe()'s word-timestamp step for the window: words into the pending
 // segments (words from am_align_find, consumed; NULL when there was no text),
-// then the seek and last speech timestamp from the words.
+// then the seek and last speech timestamp from the words. Times are on the
+// original timeline (the pending segments' seek includes frame0).
 static int job_apply_words(am_job *j, am_word *words, int n_words) {
     const double time_offset = (double)(j->pend[0].seek * 160) / 16000.0;
     am_align_segment segs[64], *sv = segs;
@@ -373,7 +530,7 @@ static int job_apply_words(am_job *j, am_word *words, int n_words) {
     if (rc) return rc;
     if (!j->single_ts_ending) {
         const double last_word_end = pending_end(j);
-        if (last_word_end > time_offset) j->seek = (int)nearbyint(last_word_end * 100.0);
+        if (last_word_end > time_offset) j->seek = (int)nearbyint(last_word_end * 100.0) - j->frame0;
     }
     j->last_speech_timestamp = pending_end(j);
     return 0;
@@ -413,7 +570,7 @@ static int job_end_window(am_job *j, const am_wdec *w) {
         j->ready_at = am_time_s();
         return 0;
     }
-    const double time_offset = (double)(j->seek * 160) / 16000.0;
+    const double time_offset = (double)((j->seek + j->frame0) * 160) / 16000.0; // original timeline
     const double segment_duration = (double)(seg * 160) / 16000.0;
     const int32_t *t = r->tokens;
     const int n = r->n_tokens;

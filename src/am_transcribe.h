@@ -4,7 +4,9 @@
 // An am_job is one audio file's seek loop: it hands out 30 s windows to
 // encode, decodes each with an am_wdec (prompt from previous text,
 // temperature fallback), turns timestamp pairs into segments, advances the
-// seek, and finally produces an am_transcript.
+// seek, and finally produces an am_transcript. A span job does the same over
+// a slice of a file's mel (e.g. one VAD chunk) with its times on the file's
+// timeline; finished span jobs are joined into one transcript (am_job_join).
 //
 // An am_engine runs any number of jobs together: each tick encodes the
 // windows that wait (one batched encoder call) and advances every decoding
@@ -13,7 +15,8 @@
 // of a long file re-enter as new work. The scheduler (am_sched) drives an
 // engine from its worker thread; the CLI simply runs it to completion.
 //
-// Ownership: a job owns its mel and its transcript; the engine borrows jobs
+// Ownership: a job owns its mel (a span job its copy of the slice) and its
+// transcript (segments, their tokens, logprobs and words); the engine borrows jobs
 // (the caller frees them after am_engine_remove or completion) and owns its
 // encoder, decoder and the pool of cross-K/V + sequence slots. Everything
 // borrows the am_decoding (model + tokenizer). Thread-safety: an engine and
@@ -44,11 +47,13 @@ am_transcribe_params am_transcribe_default_params(void);
 // ---------------------------------------------------------------- results
 typedef struct {
     int id;
-    int seek;           // mel frame where its window started
-    double start, end;  // seconds
+    int seek;           // mel frame where its window started (original timeline for span jobs)
+    double start, end;  // seconds (original timeline for span jobs, as are its words' times)
     char *text;
     int32_t *tokens;    // incl. timestamp tokens
     int n_tokens;
+    float *token_logprobs; // (n_tokens,) parallel to tokens, NULL when n_tokens is 0: each token's
+                           // log-probability (am_wdec_result.token_logprobs of its window)
     double temperature, avg_logprob, compression_ratio, no_speech_prob;
     am_word *words;     // word timestamps (word_timestamps on): text, start, end, probability; else NULL
     int n_words;
@@ -77,10 +82,40 @@ enum { AM_JOB_ENCODE = 0, AM_JOB_DECODE = 1, AM_JOB_DONE = 2, AM_JOB_ERROR = 3 }
 // mel is taken over (freed with the job). Returns NULL (last error set) for
 // bad parameters, e.g. an unknown language.
 am_job *am_job_create(const am_decoding *dc, am_mel_result *mel, const am_transcribe_params *p);
+// A job over mel frames [first_frame, first_frame + n_frames) of `mel` (borrowed: the slice and the
+// 3000 frames after it, or what exists, are copied): its own seek loop as if that slice were the whole
+// file (prompt from its own previous windows only, its own language detection), but every time it
+// reports — segment seek/start/end, word start/end — is on the original timeline
+// (first_frame * 0.01 s later). n_frames == 0 gives a finished job with an empty transcript.
+// The slice must lie within mel->n_frames (first_frame >= 0, n_frames >= 0), else NULL with
+// AM_EINVAL. Its transcript's duration is n_frames * 0.01 s and am_job_progress runs over the
+// slice. Returns NULL (last error set) as am_job_create does.
+am_job *am_job_create_span(const am_decoding *dc, const am_mel_result *mel, int first_frame, int n_frames,
+                           const am_transcribe_params *p);
 void am_job_free(am_job *j);
+// Join finished jobs parts[0..n) (in timeline order) into dst (finished; typically the first span),
+// which then holds one transcript: segments appended in order with ids renumbered, text the
+// concatenation of the parts' texts, statistics summed (n_windows, n_fallbacks, n_tokens), language
+// and lang_top of dst kept, duration set to `duration` seconds. parts are left empty (still to be freed).
+// dst's own transcript comes first: it may be parts[0] (counted once) but no later part; a part
+// given twice, or one not AM_JOB_DONE, is AM_EINVAL. Returns 0, AM_EINVAL or AM_ENOMEM (then
+// nothing changed). Not while any of the jobs is in an engine (finished jobs have left it).
+int am_job_join(am_job *dst, am_job *const *parts, int n, double duration);
+// Committed text so far (what the final transcript's text will start with): malloc'd in *text
+// (the caller free()s it). It is job_finish's decode of the segments committed so far (after the
+// initial prompt, without timestamps), less a final incomplete UTF-8 character; once the job is
+// done (or joined), the transcript's text. Returns 0, AM_EINVAL or AM_ENOMEM.
+// Also, am_job_n_committed(j): number of segments committed so far (changes when text may have grown).
+// Both read the job: call them on the thread that drives its engine (e.g. from on_finish or
+// between steps), not while another thread steps it.
+int am_job_text_so_far(const am_job *j, char **text);
+int am_job_n_committed(const am_job *j);
+// The segments committed so far (*n of them; final: later windows only append). Valid until the
+// job's next engine step; engine thread only.
+const am_segment *am_job_segments(const am_job *j, int *n);
 
 int am_job_state(const am_job *j);
-// Fraction of the audio processed, 0..1.
+// Fraction of the audio processed (committed windows), 0..1, never decreasing; over its slice for a span job.
 double am_job_progress(const am_job *j);
 // The finished transcript (NULL unless AM_JOB_DONE).
 const am_transcript *am_job_transcript(const am_job *j);

@@ -853,3 +853,48 @@ int am_vad_spans(am_vad_span *spans, const am_vad_segment *segments, size_t n, s
     }
     return 0;
 }
+
+// ---------------------------------------------------------------- transcription chunks
+int am_vad_chunks(const am_vad_segment *segments, size_t n, size_t n_samples, double max_chunk_s,
+                  am_vad_chunk **out, size_t *n_out) {
+    if (!out || !n_out || (n && !segments)) return am_set_error(AM_EINVAL, "am_vad_chunks: NULL argument");
+    *out = NULL;
+    *n_out = 0;
+    if (!(max_chunk_s >= 1.0 && max_chunk_s <= 3600.0))
+        return am_set_error(AM_EINVAL, "VAD chunk length %g s out of range [1, 3600]", max_chunk_s);
+    const int64_t limit = (int64_t)(max_chunk_s * VAD_RATE), total = (int64_t)n_samples;
+    // at most one chunk per segment plus the pieces of segments longer than the limit
+    size_t cap = n;
+    for (size_t i = 0; i < n; i++) {
+        const int64_t len = cs_to_samples(segments[i].end_cs) - cs_to_samples(segments[i].start_cs);
+        if (len > limit) cap += (size_t)(len / limit) + 1;
+    }
+    if (cap == 0) return 0;
+    am_vad_chunk *c = malloc(cap * sizeof *c);
+    if (!c) return am_set_error(AM_ENOMEM, "out of memory");
+    size_t k = 0;
+    int64_t cur_start = -1, cur_end = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = AM_MIN(cs_to_samples(segments[i].start_cs), total);
+        const int64_t e = AM_MIN(cs_to_samples(segments[i].end_cs), total);
+        if (e <= s) continue;
+        if (cur_start >= 0 && e - cur_start > limit) { // close the chunk before this segment
+            c[k++] = (am_vad_chunk){cur_start, cur_end};
+            cur_start = -1;
+        }
+        while (e - s > limit) { // a segment longer than a chunk: whole pieces of the limit
+            c[k++] = (am_vad_chunk){s, s + limit};
+            s += limit;
+        }
+        if (cur_start < 0) cur_start = AM_MAX(s, cur_end); // never overlap the previous chunk
+        cur_end = e;
+    }
+    if (cur_start >= 0 && cur_end > cur_start) c[k++] = (am_vad_chunk){cur_start, cur_end};
+    if (k == 0) {
+        free(c);
+        return 0;
+    }
+    *out = c;
+    *n_out = k;
+    return 0;
+}

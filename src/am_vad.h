@@ -137,4 +137,21 @@ typedef struct {
 int am_vad_spans(am_vad_span *spans, const am_vad_segment *segments, size_t n, size_t n_samples,
                  float samples_overlap_s);
 
+// ---------------------------------------------------------------- transcription chunks
+// Audio to transcribe as independent windows (VAD chunking, as faster-whisper's
+// batched pipeline merges segments): consecutive speech segments are merged
+// while the chunk spans at most max_chunk_s from its first segment's start to
+// its last segment's end; a chunk is that contiguous audio (the silences inside
+// it kept, the ones between chunks dropped). A segment longer than max_chunk_s
+// is cut into pieces of max_chunk_s (and a shorter rest). Samples at 16 kHz,
+// clamped to n_samples; chunks are in order and never overlap.
+typedef struct {
+    int64_t start, end; // samples [start, end)
+} am_vad_chunk;
+
+// *out (*n_out,) malloc'd (NULL when no speech: *n_out 0). max_chunk_s in
+// [1, 3600]. Returns 0, AM_EINVAL or AM_ENOMEM.
+int am_vad_chunks(const am_vad_segment *segments, size_t n, size_t n_samples, double max_chunk_s,
+                  am_vad_chunk **out, size_t *n_out);
+
 #endif // AM_VAD_H

@@ -2,20 +2,26 @@
 //
 //   amanuensis transcribe -m MODEL [options] FILE...   transcribe files (batched together)
 //   amanuensis info -m MODEL [FILE...]                 model facts and stage timings
-//   amanuensis serve [-m MODEL] [--host A] [--port N]  the OpenAI-compatible HTTP server
+//   amanuensis serve [-m MODEL] [options]              the OpenAI-compatible HTTP server
 //   amanuensis vad [-m VAD_MODEL] [options] FILE      speech segments (Silero VAD) as JSON
+//   amanuensis config [--markdown]                     the settings table
+//
+// Every option and environment variable is a row of the settings table in
+// am_config.c: it parses them (flag > environment > default) and writes the
+// option lines of the usage text; the commands here check what spans several
+// settings (patience needs a beam size, alignment heads against the model).
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "am_audio.h"
+#include "am_config.h"
 #include "am_decoder.h"
 #include "am_encoder.h"
 #include "am_format.h"
@@ -28,108 +34,103 @@
 #include "am_vad.h"
 
 // ---------------------------------------------------------------- usage
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: amanuensis <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  transcribe -m MODEL [options] FILE...\n"
-            "      transcribe audio files (any container ffmpeg reads); several files are\n"
-            "      decoded together in batches. Output (stdout) is the server's response body.\n"
-            "      --response-format F   json (default) | text | srt | vtt | verbose_json\n"
-            "      --language L          language code or name (default: detect; English-only models: en)\n"
-            "      --task T              transcribe (default) | translate\n"
-            "      --prompt TEXT         initial prompt\n"
-            "      --temperature T       first sampling temperature (default 0)\n"
-            "      --temperature-inc D   fallback step (default 0.2; 0 disables fallback)\n"
-            "      --no-timestamps       decode without timestamp tokens\n"
-            "      --word-timestamps     word-level timestamps (verbose_json: each segment's \"words\"\n"
-            "                            and the top-level \"words\"; segment times come from the words)\n"
-            "      --beam-size N         beam search with N beams (1..16) at temperature 0 (default: greedy)\n"
-            "      --best-of N           candidates sampled at temperature > 0 (1..16, default 1)\n"
-            "      --patience X          beam search patience (> 0, default 1.0; needs --beam-size)\n"
-            "      --length-penalty X    rank candidates by sum logprob / ((5 + length) / 6)^X (0..1;\n"
-            "                            default: sum logprob / length)\n"
-            "      --alignment-heads S   cross-attention heads for word timestamps: a model name\n"
-            "                            (tiny.en, ..., large-v3) or \"L,H;L,H;...\" (default: the model's)\n"
-            "      --compression-ratio-threshold X (2.4)  --logprob-threshold X (-1.0)\n"
-            "      --no-speech-threshold X (0.6)  --no-condition-on-previous-text\n"
-            "      --seed N              sampling seed (default 0)\n"
-            "      --batch N             encoder batch size (default 8)\n"
-            "      --kv-type T           f32 (default, exact) | f16: cross K/V and KV caches in half\n"
-            "                            precision, half the memory per window ($AMANUENSIS_KV_TYPE)\n"
-            "      -q, --quiet           no progress or timings on stderr\n"
-            "  info -m MODEL [FILE...]   print the model's parameters; for each audio FILE,\n"
-            "                            decode it and time the mel and encoder stages\n"
-            "  vad [-m VAD_MODEL] [options] FILE\n"
-            "      speech segments (Silero VAD v6.2, whisper.cpp's VAD ggml file and segmentation)\n"
-            "      as JSON: {\"segments\":[[start_s,end_s],...],\"spans\":[[first,end],...]}; spans\n"
-            "      are the samples [first, end) at 16 kHz whisper.cpp keeps of each segment when\n"
-            "      it transcribes with VAD (end + --samples-overlap for all but the last)\n"
-            "      -m, --model PATH      VAD model ($AMANUENSIS_VAD_MODEL, else\n"
-            "                            models/ggml-silero-v6.2.0.bin)\n"
-            "      --threshold T         speech probability threshold (0..1 exclusive, default 0.5)\n"
-            "      --min-speech-ms N     drop shorter segments (0..3600000, default 250)\n"
-            "      --min-silence-ms N    silence that ends a segment (0..3600000, default 100)\n"
-            "      --max-speech-s X      split longer segments (0..86400 whole seconds, default 0 = none)\n"
-            "      --speech-pad-ms N     padding on both sides of a segment (0..60000, default 30)\n"
-            "      --samples-overlap X   seconds of overlap after each span but the last (0..10, default 0.1)\n"
-            "      --probs               add \"probs\": the speech probability of every 512-sample frame\n"
-            "      -q, --quiet           no timing line on stderr\n"
-            "  serve [-m MODEL] [options]  the OpenAI-compatible HTTP server\n"
-            "      (POST /v1/audio/transcriptions, /v1/audio/translations; GET /health, /ready,\n"
-            "      /v1/models, /stats/batching, /metrics). SIGTERM/SIGINT drain, then exit 0.\n"
-            "      --host ADDR           bind address (default 127.0.0.1; IPv6 literals work)\n"
-            "      --port N              TCP port (default 9050; 0 = ephemeral, printed at startup)\n"
-            "      --batching on|off     cross-request batching ($ENABLE_BATCHING, default on)\n"
-            "      --max-batch-size N    windows per encoder batch ($BATCH_MAX_SIZE, default 8)\n"
-            "      --max-wait-ms N       batch collection wait ($BATCH_MAX_WAIT_MS, default 50)\n"
-            "      --max-windows N       windows decoding at once (default 0 = as many as fit in memory)\n"
-            "      --max-queue N         requests in flight before 429 (default 64)\n"
-            "      --max-upload-mb X     upload limit ($AMANUENSIS_MAX_UPLOAD_MB, default 25)\n"
-            "      --timeout S           per-request deadline, 504 after it (default 60)\n"
-            "      --drain-timeout S     how long shutdown waits for in-flight work (default 30)\n"
-            "      --drain-grace S       behind a load balancer: after SIGTERM /ready says 503 at once, but new\n"
-            "                            requests are still served until none arrives for S s (at most 10 S;\n"
-            "                            a second signal ends it), then the drain ($AMANUENSIS_DRAIN_GRACE,\n"
-            "                            default 0: refuse new requests at once)\n"
-            "      --api-key KEY         require 'Authorization: Bearer KEY' on /v1, /stats, /metrics\n"
-            "                            (repeatable; $AMANUENSIS_API_KEYS, comma-separated)\n"
-            "      --threads-http N      HTTP polling threads (default 2)\n"
-            "      --kv-type T           f32 (default, exact) | f16 ($AMANUENSIS_KV_TYPE), as for transcribe\n"
-            "      --beam-size N         default beam_size of requests ($AMANUENSIS_BEAM_SIZE; default greedy)\n"
-            "      --best-of N           default best_of ($AMANUENSIS_BEST_OF)\n"
-            "      --patience X          default patience ($AMANUENSIS_PATIENCE; needs a beam size)\n"
-            "      --length-penalty X    default length_penalty ($AMANUENSIS_LENGTH_PENALTY)\n"
-            "                            (requests override each with the form field of the same name)\n"
-            "      --alignment-heads S   heads for word timestamps, as for transcribe\n"
-            "                            ($AMANUENSIS_ALIGNMENT_HEADS)\n"
-            "      -q, --quiet           no per-request log lines\n"
-            "\n"
-            "MODEL defaults to $AMANUENSIS_MODEL. Get a real model with: make model MODEL=base.en\n");
+// What each command is, above its option lines (which come from the settings table).
+static const struct {
+    unsigned cmd;
+    const char *synopsis, *about;
+} k_commands[] = {
+    {AM_CMD_TRANSCRIBE, "transcribe -m MODEL [options] FILE...",
+     "transcribe audio files (any container ffmpeg reads); several files are decoded together in batches.\n"
+     "Output (stdout) is the server's response body; progress and timings go to stderr."},
+    {AM_CMD_INFO, "info -m MODEL [FILE...]",
+     "print the model's parameters; for each audio FILE, decode it and time the mel and encoder stages"},
+    {AM_CMD_VAD, "vad [-m VAD_MODEL] [options] FILE",
+     "speech segments (Silero VAD v6.2, whisper.cpp's VAD ggml file and segmentation) as JSON:\n"
+     "{\"segments\":[[start_s,end_s],...],\"spans\":[[first,end],...]}; spans are the samples [first, end)\n"
+     "at 16 kHz whisper.cpp keeps of each segment when it transcribes with VAD (end + --samples-overlap\n"
+     "for all but the last)"},
+    {AM_CMD_SERVE, "serve [-m MODEL] [options]",
+     "the OpenAI-compatible HTTP server (POST /v1/audio/transcriptions, /v1/audio/translations; GET /health,\n"
+     "/ready, /v1/models, /stats/batching, /metrics). SIGTERM/SIGINT drain, then exit 0."},
+};
+
+// The usage of every command (cmd 0) or of one.
+static void usage(FILE *f, unsigned cmd) {
+    fprintf(f, "usage: amanuensis <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < AM_ARRAY_LEN(k_commands); i++) {
+        if (cmd && cmd != k_commands[i].cmd) continue;
+        fprintf(f, "  %s\n", k_commands[i].synopsis);
+        for (const char *p = k_commands[i].about; *p;) { // each line indented
+            const char *e = strchr(p, '\n');
+            const int n = e ? (int)(e - p) : (int)strlen(p);
+            fprintf(f, "      %.*s\n", n, p);
+            p += n + (e != NULL);
+        }
+        am_config_usage(f, k_commands[i].cmd, 6);
+    }
+    if (!cmd)
+        fprintf(f, "  config [--markdown]\n"
+                   "      print the settings table (--markdown: the table of README.md's Configuration section)\n");
+    fprintf(f, "\n"
+               "A flag overrides its environment variable ($NAME), which overrides the default; flags take\n"
+               "their value as the next argument or after '='. Get a real model with: make model MODEL=base.en\n");
 }
 
-static const char *model_path_arg(int argc, char **argv, int *first_file) {
-    const char *model = getenv("AMANUENSIS_MODEL");
-    int i = 2;
-    for (; i < argc; i++) {
-        if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) model = argv[++i];
-        else break;
+// The settings of command cmd from argv[2..] and the environment. Returns -1
+// when the command should go on, else its exit status: 0 after --help, 2
+// after an option error (printed).
+static int load_settings(am_settings *s, unsigned cmd, int argc, char **argv) {
+    if (am_config_load(s, cmd, argc - 2, argv + 2)) {
+        fprintf(stderr, "amanuensis: %s\n", am_last_error());
+        return am_last_error_code() == AM_EINVAL ? 2 : 1;
     }
-    *first_file = i;
-    return model;
+    if (s->help) {
+        usage(stdout, cmd);
+        return 0;
+    }
+    return -1;
 }
+
+// --alignment-heads SPEC against the loaded model into heads (AM_ALIGN_MAX_HEADS);
+// `what` names the flag or variable. Returns the count, or -1 with a message.
+static int parse_alignment_heads(const char *what, const am_model *m, const char *spec, am_align_head *heads) {
+    const int n = am_align_parse_heads(m, spec, heads, AM_ALIGN_MAX_HEADS);
+    if (n <= 0) {
+        fprintf(stderr, "amanuensis: %s '%s': %s\n", what, spec, n < 0 ? am_last_error() : "no heads given");
+        return -1;
+    }
+    return n;
+}
+
+// Patience without a beam size is an error, as in the reference's DecodingOptions.
+static int check_patience(const am_settings *s, const char *beam_what) {
+    if (am_config_source_of(s, "patience") != AM_SRC_DEFAULT && s->beam_size == 0) {
+        fprintf(stderr, "amanuensis: %s requires %s (patience applies to beam search only)\n",
+                am_config_origin(s, "patience"), beam_what);
+        return -1;
+    }
+    return 0;
+}
+
+// The value of an enum setting as the table spells it ("f16", "verbose_json").
+static const char *enum_value(const am_settings *s, const char *name, int index) {
+    return am_config_find(s->cmd, name)->values[index];
+}
+
+// The K/V type of --kv-type (f32 or f16: both names of am_type_from_name).
+static int kv_type_of(const am_settings *s) { return am_type_from_name(enum_value(s, "kv-type", s->kv_type)); }
+
+static const char k_no_model[] =
+    "amanuensis: no model given (-m MODEL or $AMANUENSIS_MODEL); try: make model MODEL=base.en\n";
 
 // ---------------------------------------------------------------- info
-static int cmd_info(int argc, char **argv) {
-    int first;
-    const char *path = model_path_arg(argc, argv, &first);
-    if (!path) {
-        fprintf(stderr, "amanuensis: no model given (-m MODEL or $AMANUENSIS_MODEL); try: make model MODEL=base.en\n");
+static int info_run(const am_settings *s) {
+    if (!s->model || !*s->model) {
+        fputs(k_no_model, stderr);
         return 2;
     }
     double t0 = am_time_s();
-    am_model *m = am_model_load(path);
+    am_model *m = am_model_load(s->model);
     if (!m) {
         fprintf(stderr, "amanuensis: %s\n", am_last_error());
         return 1;
@@ -161,19 +162,19 @@ static int cmd_info(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    for (int i = first; i < argc; i++) {
+    for (int i = 0; i < s->n_args; i++) {
         float *pcm = NULL;
         size_t n = 0;
         am_mel_result r = {0};
         double ta = am_time_s();
-        if (am_audio_decode_file(argv[i], NULL, &pcm, &n)) {
-            fprintf(stderr, "amanuensis: %s: %s\n", argv[i], am_last_error());
+        if (am_audio_decode_file(s->args[i], NULL, &pcm, &n)) {
+            fprintf(stderr, "amanuensis: %s: %s\n", s->args[i], am_last_error());
             rc = 1;
             continue;
         }
         double tb = am_time_s();
         if (am_mel_compute(mel, pcm, n, &r)) {
-            fprintf(stderr, "amanuensis: %s: %s\n", argv[i], am_last_error());
+            fprintf(stderr, "amanuensis: %s: %s\n", s->args[i], am_last_error());
             am_audio_free(pcm);
             rc = 1;
             continue;
@@ -183,7 +184,7 @@ static int cmd_info(int argc, char **argv) {
         am_encoder_run(enc, window, 1, out);
         double td = am_time_s();
         printf("%s: %.2f s of audio; decode %.1f ms, mel %.1f ms (%d frames), encoder %.1f ms (first window)\n",
-               argv[i], n / (double)AM_SAMPLE_RATE, 1e3 * (tb - ta), 1e3 * (tc - tb), r.content_frames,
+               s->args[i], n / (double)AM_SAMPLE_RATE, 1e3 * (tb - ta), 1e3 * (tc - tb), r.content_frames,
                1e3 * (td - tc));
         am_mel_free_result(&r);
         am_audio_free(pcm);
@@ -197,6 +198,14 @@ done:
     return rc;
 }
 
+static int cmd_info(int argc, char **argv) {
+    am_settings s;
+    int rc = load_settings(&s, AM_CMD_INFO, argc, argv);
+    if (rc < 0) rc = info_run(&s);
+    am_config_free(&s);
+    return rc;
+}
+
 // ---------------------------------------------------------------- transcribe
 typedef struct {
     const char *path;
@@ -204,222 +213,44 @@ typedef struct {
     double audio_s;
 } cli_file;
 
-static int parse_double(const char *s, double *out) {
-    char *end;
-    *out = strtod(s, &end);
-    return *end == 0 && end != s && isfinite(*out) ? 0 : -1;
-}
-
-// --kv-type / AMANUENSIS_KV_TYPE: "f32" or "f16" -> *type; -1 with a message otherwise.
-static int parse_kv_type(const char *what, const char *v, int *type) {
-    const int t = am_type_from_name(v);
-    if (t == AM_TYPE_F32 || t == AM_TYPE_F16) {
-        *type = t;
-        return 0;
-    }
-    fprintf(stderr, "amanuensis: %s must be f32 or f16 (got '%s')\n", what, v ? v : "");
-    return -1;
-}
-
-// AMANUENSIS_KV_TYPE, when set: the default that a --kv-type flag overrides.
-static int kv_type_from_env(int *type) {
-    const char *v = getenv("AMANUENSIS_KV_TYPE");
-    return v && *v ? parse_kv_type("AMANUENSIS_KV_TYPE", v, type) : 0;
-}
-
-// The decoding strategy options, checked as the server checks its form fields
-// (the same bounds and wording). `what` names the flag or variable; each
-// returns 0, or -1 with a message on stderr.
-// --beam-size / --best-of: an integer in 1..AM_MAX_GROUP.
-static int parse_group_size(const char *what, const char *v, int *out) {
-    char *end;
-    errno = 0;
-    const long n = strtol(v, &end, 10);
-    if (end == v || *end || errno || n < 1 || n > AM_MAX_GROUP) {
-        fprintf(stderr, "amanuensis: %s must be an integer between 1 and %d (got '%s')\n", what, AM_MAX_GROUP, v);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
-}
-
-// --patience: a number > 0.
-static int parse_patience(const char *what, const char *v, double *out) {
-    if (parse_double(v, out) || !(*out > 0)) {
-        fprintf(stderr, "amanuensis: %s must be a number greater than 0 (got '%s')\n", what, v);
-        return -1;
-    }
-    return 0;
-}
-
-// --length-penalty: a number in [0, 1].
-static int parse_length_penalty(const char *what, const char *v, double *out) {
-    if (parse_double(v, out) || !(*out >= 0 && *out <= 1)) {
-        fprintf(stderr, "amanuensis: %s must be a number between 0 and 1 (got '%s')\n", what, v);
-        return -1;
-    }
-    return 0;
-}
-
-// Patience without a beam size is an error, as in the reference's DecodingOptions.
-static int check_patience(const char *patience_what, int has_patience, int beam_size, const char *beam_what) {
-    if (has_patience && beam_size == 0) {
-        fprintf(stderr, "amanuensis: %s requires %s (patience applies to beam search only)\n", patience_what,
-                beam_what);
-        return -1;
-    }
-    return 0;
-}
-
-// --alignment-heads SPEC against the loaded model into heads (AM_ALIGN_MAX_HEADS);
-// returns the count, or -1 with a message.
-static int parse_alignment_heads(const char *what, const am_model *m, const char *spec, am_align_head *heads) {
-    const int n = am_align_parse_heads(m, spec, heads, AM_ALIGN_MAX_HEADS);
-    if (n <= 0) {
-        fprintf(stderr, "amanuensis: %s '%s': %s\n", what, spec, n < 0 ? am_last_error() : "no heads given");
-        return -1;
-    }
-    return n;
-}
-
-static int cmd_transcribe(int argc, char **argv) {
-    const char *model_path = getenv("AMANUENSIS_MODEL");
+static int transcribe_run(const am_settings *s) {
     am_transcribe_params tp = am_transcribe_default_params();
+    tp.language = !strcmp(s->language, "auto") ? NULL : s->language;
+    tp.translate = !strcmp(enum_value(s, "task", s->task), "translate");
+    tp.initial_prompt = s->prompt;
+    tp.condition_on_previous_text = s->condition_on_previous_text;
+    tp.word_timestamps = s->word_timestamps;
+    tp.decode.temperature = s->temperature;
+    tp.decode.temperature_inc = s->temperature_inc;
+    tp.decode.compression_ratio_threshold = s->compression_ratio_threshold;
+    tp.decode.logprob_threshold = s->logprob_threshold;
+    tp.decode.no_speech_threshold = s->no_speech_threshold;
+    tp.decode.without_timestamps = s->without_timestamps;
+    tp.decode.seed = (uint64_t)s->seed;
+    tp.decode.beam_size = (int)s->beam_size;
+    tp.decode.best_of = (int)s->best_of;
+    tp.decode.patience = s->patience;
+    tp.decode.length_penalty = s->length_penalty;
     am_format fmt = AM_FMT_JSON;
-    int quiet = 0, batch = 8, kv_type = AM_TYPE_F32, has_patience = 0;
-    const char *heads_spec = NULL;
-    cli_file *files = calloc((size_t)argc, sizeof *files);
-    int n_files = 0, rc = 2; // usage errors exit 2
-    if (!files) return 1;
-    if (kv_type_from_env(&kv_type)) goto done;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-#define NEED_VALUE                                                          \
-    do {                                                                    \
-        if (!v) {                                                           \
-            fprintf(stderr, "amanuensis: %s needs a value\n", a);           \
-            goto done;                                                      \
-        }                                                                   \
-        i++;                                                                \
-    } while (0)
-#define NEED_NUMBER                                                         \
-    do {                                                                    \
-        NEED_VALUE;                                                         \
-        if (parse_double(v, &d)) {                                          \
-            fprintf(stderr, "amanuensis: %s: '%s' is not a number\n", a, v); \
-            goto done;                                                      \
-        }                                                                   \
-    } while (0)
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            NEED_VALUE;
-            model_path = v;
-        } else if (!strcmp(a, "--response-format") || !strcmp(a, "-f")) {
-            NEED_VALUE;
-            if (am_format_parse(v, &fmt)) {
-                fprintf(stderr, "amanuensis: %s\n", am_last_error());
-                goto done;
-            }
-        } else if (!strcmp(a, "--language") || !strcmp(a, "-l")) {
-            NEED_VALUE;
-            tp.language = !strcmp(v, "auto") ? NULL : v;
-        } else if (!strcmp(a, "--task")) {
-            NEED_VALUE;
-            if (strcmp(v, "transcribe") && strcmp(v, "translate")) {
-                fprintf(stderr, "amanuensis: --task must be transcribe or translate\n");
-                goto done;
-            }
-            tp.translate = !strcmp(v, "translate");
-        } else if (!strcmp(a, "--prompt")) {
-            NEED_VALUE;
-            tp.initial_prompt = v;
-        } else if (!strcmp(a, "--temperature")) {
-            NEED_NUMBER;
-            if (d < 0 || d > 1) {
-                fprintf(stderr, "amanuensis: --temperature must be in [0, 1]\n");
-                goto done;
-            }
-            tp.decode.temperature = d;
-        } else if (!strcmp(a, "--temperature-inc")) {
-            NEED_NUMBER;
-            if (d < 0 || d > 1) {
-                fprintf(stderr, "amanuensis: --temperature-inc must be in [0, 1]\n");
-                goto done;
-            }
-            tp.decode.temperature_inc = d;
-        } else if (!strcmp(a, "--compression-ratio-threshold")) {
-            NEED_NUMBER;
-            tp.decode.compression_ratio_threshold = d;
-        } else if (!strcmp(a, "--logprob-threshold")) {
-            NEED_NUMBER;
-            tp.decode.logprob_threshold = d;
-        } else if (!strcmp(a, "--no-speech-threshold")) {
-            NEED_NUMBER;
-            tp.decode.no_speech_threshold = d;
-        } else if (!strcmp(a, "--seed")) {
-            NEED_VALUE;
-            char *end;
-            errno = 0;
-            const unsigned long long seed = strtoull(v, &end, 10);
-            if (*end || end == v || errno || v[0] == '-') {
-                fprintf(stderr, "amanuensis: --seed must be a non-negative integer\n");
-                goto done;
-            }
-            tp.decode.seed = seed;
-        } else if (!strcmp(a, "--batch")) {
-            NEED_NUMBER;
-            batch = (int)d;
-            if (d != floor(d) || batch < 1 || batch > 64) {
-                fprintf(stderr, "amanuensis: --batch must be 1..64\n");
-                goto done;
-            }
-        } else if (!strcmp(a, "--kv-type")) {
-            NEED_VALUE;
-            if (parse_kv_type(a, v, &kv_type)) goto done;
-        } else if (!strcmp(a, "--beam-size")) {
-            NEED_VALUE;
-            if (parse_group_size(a, v, &tp.decode.beam_size)) goto done;
-        } else if (!strcmp(a, "--best-of")) {
-            NEED_VALUE;
-            if (parse_group_size(a, v, &tp.decode.best_of)) goto done;
-        } else if (!strcmp(a, "--patience")) {
-            NEED_VALUE;
-            if (parse_patience(a, v, &tp.decode.patience)) goto done;
-            has_patience = 1;
-        } else if (!strcmp(a, "--length-penalty")) {
-            NEED_VALUE;
-            if (parse_length_penalty(a, v, &tp.decode.length_penalty)) goto done;
-        } else if (!strcmp(a, "--alignment-heads")) {
-            NEED_VALUE;
-            heads_spec = v;
-        } else if (!strcmp(a, "--word-timestamps")) {
-            tp.word_timestamps = 1;
-        } else if (!strcmp(a, "--no-timestamps")) {
-            tp.decode.without_timestamps = 1;
-        } else if (!strcmp(a, "--no-condition-on-previous-text")) {
-            tp.condition_on_previous_text = 0;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "amanuensis: unknown option '%s'\n", a);
-            usage(stderr);
-            goto done;
-        } else {
-            files[n_files++].path = a;
-        }
-#undef NEED_VALUE
-#undef NEED_NUMBER
+    if (am_format_parse(enum_value(s, "response-format", s->response_format), &fmt)) {
+        fprintf(stderr, "amanuensis: %s\n", am_last_error());
+        return 2;
     }
-    if (check_patience("--patience", has_patience, tp.decode.beam_size, "--beam-size")) goto done;
-    if (!model_path) {
-        fprintf(stderr, "amanuensis: no model given (-m MODEL or $AMANUENSIS_MODEL); try: make model MODEL=base.en\n");
-        goto done;
+    const char *model_path = s->model, *heads_spec = s->alignment_heads;
+    const int quiet = s->quiet, batch = (int)s->batch, kv_type = kv_type_of(s);
+    if (check_patience(s, "--beam-size")) return 2;
+    if (!model_path || !*model_path) {
+        fputs(k_no_model, stderr);
+        return 2;
     }
-    if (n_files == 0) {
+    if (s->n_args == 0) {
         fprintf(stderr, "amanuensis: no input files\n");
-        goto done;
+        return 2;
     }
+    int n_files = s->n_args, rc = 2;
+    cli_file *files = calloc((size_t)n_files, sizeof *files);
+    if (!files) return 1;
+    for (int i = 0; i < n_files; i++) files[i].path = s->args[i];
     rc = 1;
     double t0 = am_time_s();
     am_model *m = am_model_load(model_path);
@@ -534,171 +365,111 @@ done:
     return rc;
 }
 
+static int cmd_transcribe(int argc, char **argv) {
+    am_settings s;
+    int rc = load_settings(&s, AM_CMD_TRANSCRIBE, argc, argv);
+    if (rc < 0) rc = transcribe_run(&s);
+    am_config_free(&s);
+    return rc;
+}
+
 // ---------------------------------------------------------------- serve
 static volatile sig_atomic_t g_stop_signal;
 
 static void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-static int parse_flag(const char *v, int *out) {
-    if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) *out = 1;
-    else if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) *out = 0;
-    else return -1;
-    return 0;
-}
-
-// A number from a flag or the environment within [lo, hi]; prints why not.
-static int serve_number(const char *what, const char *v, double lo, double hi, double *out) {
-    if (parse_double(v, out) || *out < lo || *out > hi) {
-        fprintf(stderr, "amanuensis: %s: '%s' is not a number in [%g, %g]\n", what, v, lo, hi);
-        return -1;
-    }
-    return 0;
-}
 
 static double json_number(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-static int cmd_serve(int argc, char **argv) {
-    const char *model_path = getenv("AMANUENSIS_MODEL");
+// The VAD model serve hands to the scheduler: the path, or NULL for none. The
+// default path may be missing (a note: no VAD model); a path given by flag or
+// environment must load, and so must any model when VAD chunking is on by
+// default. Returns 0, or 1 with a message (exit status 1).
+static int serve_vad_model(const am_settings *s, const char **out) {
+    const char *path = s->vad_model;
+    const char *path_from = am_config_origin(s, "vad-model"), *vad_from = am_config_origin(s, "vad");
+    const int given = am_config_source_of(s, "vad-model") != AM_SRC_DEFAULT;
+    *out = NULL;
+    if (!path || !*path) { // given as "": no model
+        if (s->vad) {
+            fprintf(stderr, "amanuensis: serve: %s on needs a VAD model (%s is empty)\n", vad_from, path_from);
+            return 1;
+        }
+        return 0;
+    }
+    if (!given && access(path, F_OK) != 0) {
+        if (s->vad) {
+            fprintf(stderr,
+                    "amanuensis: serve: %s on needs a VAD model: %s does not exist (`make` puts it there; or give "
+                    "--vad-model PATH or $AMANUENSIS_VAD_MODEL)\n",
+                    vad_from, path);
+            return 1;
+        }
+        fprintf(stderr, "amanuensis: note: no VAD model (%s not found; --vad-model PATH sets one): VAD chunking "
+                        "is not available\n",
+                path);
+        return 0;
+    }
+    am_vad_model *vm = am_vad_model_load(path); // checked here, loaded (again) by the scheduler
+    if (!vm) {
+        fprintf(stderr, "amanuensis: serve: %s %s: %s\n", path_from, path, am_last_error());
+        return 1;
+    }
+    am_vad_model_free(vm);
+    *out = path;
+    return 0;
+}
+
+static int serve_run(const am_settings *s) {
+    int rc = 2;
+    const char *model_path = s->model;
     am_sched_params sp = am_sched_default_params();
-    am_sched_params_from_env(&sp);
+    sp.enable_batching = s->batching;
+    sp.max_batch_size = (int)s->max_batch_size;
+    sp.max_wait_ms = (int)s->max_wait_ms;
+    sp.max_windows = (int)s->max_windows;
+    sp.max_queue = (int)s->max_queue;
+    sp.kv_type = kv_type_of(s);
+    sp.alignment_heads = s->alignment_heads;
+    sp.vad = s->vad;
     am_http_params hp = am_http_default_params();
-    double upload_mb = 25, drain_timeout = 30, timeout = 60, drain_grace = 0, d;
-    int quiet = 0, rc = 2;
-    // where patience and the alignment heads came from (flag or environment), for the messages
-    const char *patience_from = NULL, *heads_from = "--alignment-heads";
-    const char **keys = calloc((size_t)argc + 1, sizeof *keys); // --api-key values
-    char *env_keys = NULL;
-    int n_keys = 0;
+    hp.host = s->host;
+    hp.port = (int)s->port;
+    hp.threads = (int)s->threads_http;
+    hp.beam_size = (int)s->beam_size;
+    hp.best_of = (int)s->best_of;
+    hp.patience = s->patience;
+    hp.length_penalty = s->length_penalty;
+    const double upload_mb = s->max_upload_bytes / 1048576.0, timeout = s->timeout;
+    const double drain_timeout = s->drain_timeout, drain_grace = s->drain_grace;
+    const int quiet = s->quiet, n_keys = s->api_keys.n;
+    const char *heads_from = am_config_origin(s, "alignment-heads");
     am_model *m = NULL;
     am_tokenizer *tok = NULL;
     am_metrics *metrics = NULL;
     am_sched *sched = NULL;
     am_http *http = NULL;
-    if (!keys) return 1;
-    const char *v = getenv("AMANUENSIS_MAX_UPLOAD_MB");
-    if (v && *v && serve_number("AMANUENSIS_MAX_UPLOAD_MB", v, 1e-6, 1e6, &upload_mb)) goto done;
-    if ((v = getenv("AMANUENSIS_DRAIN_GRACE")) && *v && serve_number("AMANUENSIS_DRAIN_GRACE", v, 0, 1e5, &drain_grace))
+    if (s->n_args > 0) {
+        fprintf(stderr, "amanuensis: serve: unknown argument '%s' (see amanuensis serve --help)\n", s->args[0]);
         goto done;
-    if (kv_type_from_env(&sp.kv_type)) goto done;
-    // decoding defaults from the environment (flags override them)
-    if ((v = getenv("AMANUENSIS_BEAM_SIZE")) && *v && parse_group_size("AMANUENSIS_BEAM_SIZE", v, &hp.beam_size))
-        goto done;
-    if ((v = getenv("AMANUENSIS_BEST_OF")) && *v && parse_group_size("AMANUENSIS_BEST_OF", v, &hp.best_of))
-        goto done;
-    if ((v = getenv("AMANUENSIS_PATIENCE")) && *v) {
-        if (parse_patience("AMANUENSIS_PATIENCE", v, &hp.patience)) goto done;
-        patience_from = "AMANUENSIS_PATIENCE";
     }
-    if ((v = getenv("AMANUENSIS_LENGTH_PENALTY")) && *v &&
-        parse_length_penalty("AMANUENSIS_LENGTH_PENALTY", v, &hp.length_penalty))
-        goto done;
-    if ((v = getenv("AMANUENSIS_ALIGNMENT_HEADS")) && *v) {
-        sp.alignment_heads = v;
-        heads_from = "AMANUENSIS_ALIGNMENT_HEADS";
-    }
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        v = i + 1 < argc ? argv[i + 1] : NULL;
-        static const char *const with_value[] = {"-m", "--model", "--host", "--port", "--batching",
-                                                 "--max-batch-size", "--max-wait-ms", "--max-windows",
-                                                 "--max-queue", "--max-upload-mb", "--timeout", "--drain-timeout",
-                                                 "--drain-grace", "--api-key", "--threads-http", "--kv-type",
-                                                 "--beam-size",
-                                                 "--best-of", "--patience", "--length-penalty",
-                                                 "--alignment-heads"};
-        int known = 0;
-        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
-        if (known && !v) {
-            fprintf(stderr, "amanuensis: %s needs a value\n", a);
-            goto done;
-        }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
-        else if (!strcmp(a, "--host")) hp.host = v;
-        else if (!strcmp(a, "--port")) {
-            if (serve_number(a, v, 0, 65535, &d)) goto done;
-            hp.port = (int)d;
-        } else if (!strcmp(a, "--batching")) {
-            if (parse_flag(v, &sp.enable_batching)) {
-                fprintf(stderr, "amanuensis: --batching must be on or off\n");
-                goto done;
-            }
-        } else if (!strcmp(a, "--max-batch-size")) {
-            if (serve_number(a, v, 1, 256, &d)) goto done;
-            sp.max_batch_size = (int)d;
-        } else if (!strcmp(a, "--max-wait-ms")) {
-            if (serve_number(a, v, 0, 60000, &d)) goto done;
-            sp.max_wait_ms = (int)d;
-        } else if (!strcmp(a, "--max-windows")) {
-            if (serve_number(a, v, 0, 4096, &d)) goto done;
-            sp.max_windows = (int)d;
-        } else if (!strcmp(a, "--max-queue")) {
-            if (serve_number(a, v, 1, 1e6, &d)) goto done;
-            sp.max_queue = (int)d;
-        } else if (!strcmp(a, "--max-upload-mb")) {
-            if (serve_number(a, v, 1e-6, 1e6, &upload_mb)) goto done;
-        } else if (!strcmp(a, "--timeout")) {
-            if (serve_number(a, v, 1e-6, 1e7, &timeout)) goto done;
-        } else if (!strcmp(a, "--drain-timeout")) {
-            if (serve_number(a, v, 0, 1e7, &drain_timeout)) goto done;
-        } else if (!strcmp(a, "--drain-grace")) {
-            if (serve_number(a, v, 0, 1e5, &drain_grace)) goto done;
-        } else if (!strcmp(a, "--api-key")) {
-            if (!*v) {
-                fprintf(stderr, "amanuensis: --api-key must not be empty\n");
-                goto done;
-            }
-            keys[n_keys++] = v;
-        } else if (!strcmp(a, "--threads-http")) {
-            if (serve_number(a, v, 1, 64, &d)) goto done;
-            hp.threads = (int)d;
-        } else if (!strcmp(a, "--kv-type")) {
-            if (parse_kv_type(a, v, &sp.kv_type)) goto done;
-        } else if (!strcmp(a, "--beam-size")) {
-            if (parse_group_size(a, v, &hp.beam_size)) goto done;
-        } else if (!strcmp(a, "--best-of")) {
-            if (parse_group_size(a, v, &hp.best_of)) goto done;
-        } else if (!strcmp(a, "--patience")) {
-            if (parse_patience(a, v, &hp.patience)) goto done;
-            patience_from = "--patience";
-        } else if (!strcmp(a, "--length-penalty")) {
-            if (parse_length_penalty(a, v, &hp.length_penalty)) goto done;
-        } else if (!strcmp(a, "--alignment-heads")) {
-            sp.alignment_heads = v;
-            heads_from = "--alignment-heads";
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-            continue;
-        } else {
-            fprintf(stderr, "amanuensis: serve: unknown argument '%s'\n", a);
-            usage(stderr);
-            goto done;
-        }
-        i++; // the value
-    }
-    if (n_keys == 0 && (v = getenv("AMANUENSIS_API_KEYS")) && *v) { // flags override the environment
-        if (!(env_keys = strdup(v))) goto done;
-        for (char *save = NULL, *k = strtok_r(env_keys, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-            while (*k == ' ') k++;
-            size_t n = strlen(k);
-            while (n > 0 && k[n - 1] == ' ') k[--n] = 0;
-            if (*k && n_keys < argc) keys[n_keys++] = k;
-        }
-    }
-    if (patience_from && check_patience(patience_from, 1, hp.beam_size, "--beam-size (or AMANUENSIS_BEAM_SIZE)"))
-        goto done;
+    if (check_patience(s, "--beam-size (or AMANUENSIS_BEAM_SIZE)")) goto done;
     if (!model_path || !*model_path) {
         fprintf(stderr, "amanuensis: serve: no model given (-m MODEL or $AMANUENSIS_MODEL).\n"
                         "  get one with:  make model MODEL=base.en\n"
                         "  then run:      AMANUENSIS_MODEL=models/ggml-base.en.bin amanuensis serve\n");
         goto done;
     }
-    hp.max_upload_bytes = (size_t)(upload_mb * 1048576.0);
+    if (serve_vad_model(s, &sp.vad_model)) {
+        rc = 1;
+        goto done;
+    }
+    hp.max_upload_bytes = s->max_upload_bytes;
     hp.request_timeout_s = timeout;
     sp.default_timeout_s = timeout;
-    hp.api_keys = keys;
+    hp.api_keys = (const char *const *)s->api_keys.items;
     hp.n_api_keys = n_keys;
     hp.log_requests = !quiet;
     hp.drain_grace_s = drain_grace;
@@ -753,6 +524,8 @@ static int cmd_serve(int argc, char **argv) {
                 "alignment heads %s\n",
                 hp.beam_size, hp.best_of, hp.patience, hp.length_penalty,
                 sp.alignment_heads && *sp.alignment_heads ? sp.alignment_heads : "model default");
+    if (sp.vad_model)
+        fprintf(stderr, "amanuensis: VAD model %s; VAD chunking by default: %s\n", sp.vad_model, sp.vad ? "on" : "off");
     const int v6 = strchr(hp.host, ':') != NULL;
     fprintf(stderr, "amanuensis: listening on http://%s%s%s:%d\n", v6 ? "[" : "", hp.host, v6 ? "]" : "",
             am_http_port(http));
@@ -805,64 +578,42 @@ cleanup:
     am_tokenizer_free(tok);
     am_model_free(m);
 done:
-    free(env_keys);
-    free(keys);
+    return rc;
+}
+
+static int cmd_serve(int argc, char **argv) {
+    am_settings s;
+    int rc = load_settings(&s, AM_CMD_SERVE, argc, argv);
+    if (rc < 0) rc = serve_run(&s);
+    am_config_free(&s);
     return rc;
 }
 
 // ---------------------------------------------------------------- vad
 // amanuensis vad [-m VAD_MODEL] [options] FILE: speech segments as JSON on stdout.
-static int cmd_vad(int argc, char **argv) {
-    const char *model = getenv("AMANUENSIS_VAD_MODEL"), *file = NULL;
-    am_vad_params p = am_vad_default_params();
-    int quiet = 0, with_probs = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "--probs")) {
-            with_probs = 1;
-            continue;
-        }
-        if (a[0] != '-' || !a[1]) {
-            if (file) {
-                fprintf(stderr, "amanuensis: vad takes one FILE (got '%s' and '%s')\n", file, a);
-                return 2;
-            }
-            file = a;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "amanuensis: %s needs a value (or is unknown; see amanuensis --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        double x;
-        const int num = parse_double(v, &x) == 0;
-        const int whole = num && x == floor(x) && fabs(x) <= 1e9;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--threshold") && num) p.threshold = (float)x;
-        else if (!strcmp(a, "--min-speech-ms") && whole) p.min_speech_ms = (int)x;
-        else if (!strcmp(a, "--min-silence-ms") && whole) p.min_silence_ms = (int)x;
-        else if (!strcmp(a, "--max-speech-s") && (num || !strcmp(v, "inf"))) p.max_speech_s = num ? (float)x : INFINITY;
-        else if (!strcmp(a, "--speech-pad-ms") && whole) p.speech_pad_ms = (int)x;
-        else if (!strcmp(a, "--samples-overlap") && num) p.samples_overlap_s = (float)x;
-        else {
-            fprintf(stderr, "amanuensis: bad option '%s %s' for vad (see amanuensis --help)\n", a, v);
-            return 2;
-        }
-        if (am_vad_check_params(&p)) { // each value is checked as it comes: the error is this option's
-            fprintf(stderr, "amanuensis: %s: %s\n", a, am_last_error());
-            return 2;
-        }
-    }
-    if (!file) {
-        fprintf(stderr, "amanuensis: vad needs an audio FILE\n");
+static int vad_run(const am_settings *s) {
+    if (s->n_args != 1) {
+        if (s->n_args == 0) fprintf(stderr, "amanuensis: vad needs an audio FILE\n");
+        else fprintf(stderr, "amanuensis: vad takes one FILE (got '%s' and '%s')\n", s->args[0], s->args[1]);
         return 2;
     }
-    if (!model) model = "models/ggml-silero-v6.2.0.bin";
+    const char *file = s->args[0], *model = s->vad_model;
+    const int quiet = s->quiet, with_probs = s->probs;
+    am_vad_params p = am_vad_default_params();
+    p.threshold = (float)s->vad_threshold;
+    p.min_speech_ms = (int)s->min_speech_ms;
+    p.min_silence_ms = (int)s->min_silence_ms;
+    p.max_speech_s = (float)s->max_speech_s;
+    p.speech_pad_ms = (int)s->speech_pad_ms;
+    p.samples_overlap_s = (float)s->samples_overlap_s;
+    if (am_vad_check_params(&p)) { // the table's bounds are the module's: a failure here is a bug
+        fprintf(stderr, "amanuensis: vad: %s\n", am_last_error());
+        return 2;
+    }
+    if (!model || !*model) {
+        fprintf(stderr, "amanuensis: vad: no VAD model (-m VAD_MODEL or $AMANUENSIS_VAD_MODEL)\n");
+        return 2;
+    }
     float *pcm = NULL, *probs = NULL;
     am_vad_segment *seg = NULL;
     am_vad_span *spans = NULL;
@@ -916,17 +667,52 @@ done:
     return rc;
 }
 
+static int cmd_vad(int argc, char **argv) {
+    am_settings s;
+    int rc = load_settings(&s, AM_CMD_VAD, argc, argv);
+    if (rc < 0) rc = vad_run(&s);
+    am_config_free(&s);
+    return rc;
+}
+
+// ---------------------------------------------------------------- config
+// amanuensis config [--markdown]: the settings table (plain, or README.md's Markdown).
+static int cmd_config(int argc, char **argv) {
+    int markdown = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--markdown")) markdown = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: amanuensis config [--markdown]\n"
+                   "  print the settings table of serve, transcribe, info and vad (--markdown: the table of\n"
+                   "  README.md's Configuration section)\n");
+            return 0;
+        } else {
+            fprintf(stderr, "amanuensis: config: unknown argument '%s' (only --markdown)\n", argv[i]);
+            return 2;
+        }
+    }
+    char *text = markdown ? am_config_markdown() : am_config_text();
+    if (!text) {
+        fprintf(stderr, "amanuensis: %s\n", am_last_error());
+        return 1;
+    }
+    fputs(text, stdout);
+    free(text);
+    return fflush(stdout) ? 1 : 0;
+}
+
 // ---------------------------------------------------------------- main
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        usage(argc < 2 ? stderr : stdout);
+        usage(argc < 2 ? stderr : stdout, 0);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "transcribe")) return cmd_transcribe(argc, argv);
     if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc, argv);
     if (!strcmp(argv[1], "vad")) return cmd_vad(argc, argv);
+    if (!strcmp(argv[1], "config")) return cmd_config(argc, argv);
     fprintf(stderr, "amanuensis: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    usage(stderr, 0);
     return 2;
 }

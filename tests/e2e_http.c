@@ -579,7 +579,7 @@ static void case_errors(server *s) {
         {"patience abc", {"beam_size", "2", "patience", "abc", NULL}, 1, 400, "patience", {"greater than 0"}},
         {"length_penalty 1.5", {"length_penalty", "1.5", NULL}, 1, 400, "length_penalty", {"between 0 and 1"}},
         {"length_penalty -0.1", {"length_penalty", "-0.1", NULL}, 1, 400, "length_penalty", {"between 0 and 1"}},
-        {"stream true", {"stream", "true", NULL}, 1, 400, "stream", {NULL}},
+        {"stream yes", {"stream", "yes", NULL}, 1, 400, "stream", {"true or false"}},
         {"bad priority", {"priority", "high", NULL}, 1, 400, "priority", {NULL}},
         {"garbage audio", {"temperature_inc", "0", NULL}, 2, 400, "file", {NULL}},
         {"empty file", {"temperature_inc", "0", NULL}, 3, 400, "file", {NULL}},
@@ -832,7 +832,7 @@ static void case_words(server *s) {
             if (n++) strcat(keys, ",");
             strncat(keys, it->string, 40);
         }
-        CHECKF(!strcmp(keys, "task,language,duration,text,words,performance"), "words only: keys '%s'", keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,usage,performance"), "words only: keys '%s'", keys);
         cJSON_Delete(o);
         check_words_body("words only", &xs[WORDS_ONLY], 0);
     }

@@ -387,7 +387,8 @@ static void test_formats(model_ctx *c, const char *model, const char *jfk, const
         int n = 0;
         const cJSON *it;
         cJSON_ArrayForEach(it, o) n++;
-        CHECKF(n == 2 && cJSON_GetObjectItemCaseSensitive(o, "text"), "json: %d keys", n);
+        CHECKF(n == 3 && cJSON_GetObjectItemCaseSensitive(o, "text") && cJSON_GetObjectItemCaseSensitive(o, "usage"),
+               "json: %d keys", n);
         cJSON_Delete(o);
         CHECKF(strstr(r.err, "realtime") == NULL, "json -q: timings printed anyway: '%s'", r.err);
         proc_free(&r);
@@ -513,19 +514,19 @@ static void test_errors(const char *model, const char *jfk, const char *ml_model
         {"--temperature-inc", "nan", {"not a number"}},
         {"--task", "summarize", {"transcribe", "translate"}},
         {"--batch", "0", {"batch"}},
-        {"--beam-size", "0", {"--beam-size", "between 1 and 16"}},
-        {"--beam-size", "17", {"--beam-size", "between 1 and 16"}},
+        {"--beam-size", "0", {"--beam-size", "1..16"}},
+        {"--beam-size", "17", {"--beam-size", "1..16"}},
         {"--beam-size", "abc", {"--beam-size", "integer", "'abc'"}},
         {"--beam-size", "2.5", {"--beam-size", "integer"}},
-        {"--best-of", "0", {"--best-of", "between 1 and 16"}},
-        {"--best-of", "17", {"--best-of", "between 1 and 16"}},
-        {"--patience", "0", {"--patience", "greater than 0"}},
-        {"--patience", "-1", {"--patience", "greater than 0"}},
-        {"--patience", "abc", {"--patience", "greater than 0"}},
+        {"--best-of", "0", {"--best-of", "1..16"}},
+        {"--best-of", "17", {"--best-of", "1..16"}},
+        {"--patience", "0", {"--patience", "> 0"}},
+        {"--patience", "-1", {"--patience", "> 0"}},
+        {"--patience", "abc", {"--patience", "> 0"}},
         {"--patience", "2", {"--patience", "requires --beam-size"}}, // without --beam-size
-        {"--length-penalty", "1.5", {"--length-penalty", "between 0 and 1"}},
-        {"--length-penalty", "-0.1", {"--length-penalty", "between 0 and 1"}},
-        {"--length-penalty", "nan", {"--length-penalty", "between 0 and 1"}},
+        {"--length-penalty", "1.5", {"--length-penalty", "0..1"}},
+        {"--length-penalty", "-0.1", {"--length-penalty", "0..1"}},
+        {"--length-penalty", "nan", {"--length-penalty", "0..1"}},
         {"--alignment-heads", "2,0", {"--alignment-heads", "2,0"}}, // the fixture has 2 layers x 2 heads
         {"--alignment-heads", "0,2", {"--alignment-heads"}},
         {"--alignment-heads", "-1,0", {"--alignment-heads"}},
@@ -683,20 +684,20 @@ static void test_serve_errors(const char *model) {
         const char *env;
         const char *msg[3];
     } bad[] = {
-        {{"--beam-size", "0"}, NULL, {"--beam-size", "between 1 and 16"}},
-        {{"--beam-size", "17"}, NULL, {"--beam-size", "between 1 and 16"}},
+        {{"--beam-size", "0"}, NULL, {"--beam-size", "1..16"}},
+        {{"--beam-size", "17"}, NULL, {"--beam-size", "1..16"}},
         {{"--beam-size", "abc"}, NULL, {"--beam-size", "integer"}},
-        {{"--best-of", "0"}, NULL, {"--best-of", "between 1 and 16"}},
-        {{"--best-of", "99"}, NULL, {"--best-of", "between 1 and 16"}},
-        {{"--patience", "0", "--beam-size", "2"}, NULL, {"--patience", "greater than 0"}},
+        {{"--best-of", "0"}, NULL, {"--best-of", "1..16"}},
+        {{"--best-of", "99"}, NULL, {"--best-of", "1..16"}},
+        {{"--patience", "0", "--beam-size", "2"}, NULL, {"--patience", "> 0"}},
         {{"--patience", "2"}, NULL, {"--patience", "requires --beam-size"}},
-        {{"--length-penalty", "1.5"}, NULL, {"--length-penalty", "between 0 and 1"}},
-        {{"--length-penalty", "-1"}, NULL, {"--length-penalty", "between 0 and 1"}},
-        {{NULL}, "AMANUENSIS_BEAM_SIZE=abc", {"AMANUENSIS_BEAM_SIZE", "between 1 and 16"}},
-        {{NULL}, "AMANUENSIS_BEST_OF=17", {"AMANUENSIS_BEST_OF", "between 1 and 16"}},
-        {{"--beam-size", "2"}, "AMANUENSIS_PATIENCE=-2", {"AMANUENSIS_PATIENCE", "greater than 0"}},
+        {{"--length-penalty", "1.5"}, NULL, {"--length-penalty", "0..1"}},
+        {{"--length-penalty", "-1"}, NULL, {"--length-penalty", "0..1"}},
+        {{NULL}, "AMANUENSIS_BEAM_SIZE=abc", {"AMANUENSIS_BEAM_SIZE", "1..16"}},
+        {{NULL}, "AMANUENSIS_BEST_OF=17", {"AMANUENSIS_BEST_OF", "1..16"}},
+        {{"--beam-size", "2"}, "AMANUENSIS_PATIENCE=-2", {"AMANUENSIS_PATIENCE", "> 0"}},
         {{NULL}, "AMANUENSIS_PATIENCE=2", {"AMANUENSIS_PATIENCE", "requires"}},
-        {{NULL}, "AMANUENSIS_LENGTH_PENALTY=2", {"AMANUENSIS_LENGTH_PENALTY", "between 0 and 1"}},
+        {{NULL}, "AMANUENSIS_LENGTH_PENALTY=2", {"AMANUENSIS_LENGTH_PENALTY", "0..1"}},
         {{"--alignment-heads", "2,0"}, NULL, {"--alignment-heads", "2,0"}},
         {{"--alignment-heads", "0,2"}, NULL, {"--alignment-heads"}},
         {{"--alignment-heads", "large-v3"}, NULL, {"--alignment-heads"}},

@@ -41,6 +41,42 @@ static void compare_trace(const char *label, const cJSON *trace, const am_wdec_r
                "%s: no_speech_prob %.6g vs %.6g", label, r->no_speech_prob, nsp->valuedouble);
 }
 
+// Per-token log-probabilities of an accepted attempt: one per token, finite,
+// <= 0, and summing (float32 accumulation in token order, then the closing
+// <|endoftext|>'s) to sum_logprob: exactly for beams, whose sums the reference
+// keeps in float32 and so do we; within float rounding of the terms for
+// greedy / sampled candidates, whose sum we accumulate in double.
+static void check_logprobs(const char *label, const char *what, const am_wdec_result *r, int exact) {
+    if (!r) return;
+    CHECKF((r->n_tokens > 0) == (r->token_logprobs != NULL), "%s %s: token_logprobs %p for %d tokens", label, what,
+           (void *)r->token_logprobs, r->n_tokens);
+    if (r->n_tokens > 0 && !r->token_logprobs) return;
+    float acc = 0.0f;
+    double mag = fabs(r->eot_logprob);
+    int bad = -1;
+    for (int i = 0; i < r->n_tokens; i++) {
+        const float lp = r->token_logprobs[i];
+        if (!isfinite(lp) || lp > 0) bad = bad < 0 ? i : bad;
+        acc += lp;
+        mag += fabs(lp);
+    }
+    acc += r->eot_logprob;
+    CHECKF(bad < 0, "%s %s: token %d has log-probability %g", label, what, bad, bad >= 0 ? r->token_logprobs[bad] : 0);
+    CHECKF(isfinite(r->eot_logprob) && r->eot_logprob <= 0, "%s %s: eot log-probability %g", label, what,
+           r->eot_logprob);
+    if (exact)
+        CHECKF((double)acc == r->sum_logprob, "%s %s: float sum of token logprobs %.9g != sum_logprob %.9g", label,
+               what, acc, r->sum_logprob);
+    else
+        CHECKF(fabs((double)acc - r->sum_logprob) <= 1e-6 * (1.0 + mag) * (1 + r->n_tokens),
+               "%s %s: float sum of token logprobs %.9g vs sum_logprob %.9g", label, what, acc, r->sum_logprob);
+    CHECKF(r->avg_logprob == r->sum_logprob / (r->n_tokens + 1), "%s %s: avg_logprob", label, what);
+}
+
+// Test hook: from decoder step g_eot_from on (when >= 0), <|endoftext|> (g_eot)
+// gets every row's largest logit + 2, so that candidates end on it.
+static int g_eot_from = -1, g_eot = -1;
+
 // Drive window decodes to completion together: every step advances all
 // unfinished windows in one batched decoder call (as the server does).
 static int run_windows(am_decoder *dec, am_wdec **w, int n, const am_model *m, float *logits) {
@@ -57,6 +93,11 @@ static int run_windows(am_decoder *dec, am_wdec **w, int n, const am_model *m, f
         }
         if (k == 0) return 0;
         if (am_decoder_step(dec, seqs, toks, nt, k, AM_LOGITS_LAST, logits)) return -1;
+        for (int r = 0; g_eot_from >= 0 && guard >= g_eot_from && r < k; r++) {
+            float *row = logits + (size_t)r * m->hp.n_vocab, mx = row[0];
+            for (int i = 1; i < m->hp.n_vocab; i++) mx = row[i] > mx ? row[i] : mx;
+            row[g_eot] = mx + 2.0f;
+        }
         for (int j = 0; j < n_w; j++)
             if (am_wdec_feed(w[idx[j]], logits + (size_t)row0[j] * m->hp.n_vocab) < 0) return -1;
     }
@@ -98,19 +139,31 @@ static void test_groups(am_decoder *dec, const am_decoding *dc, const am_model *
     p.sample_len = 48;
     // beam_size 1 chooses the greedy tokens
     am_wdec_result greedy = *decode_one(dec, m, w[1], seqs[1], xkv, &p, NULL, 0, logits);
+    check_logprobs(label, "greedy", &greedy, 0);
     p.beam_size = 1;
     const am_wdec_result *b1 = decode_one(dec, m, w[0], seqs[0], xkv, &p, NULL, 0, logits);
     CHECKF(same_tokens(b1, &greedy), "%s: beam_size 1 differs from greedy", label);
+    check_logprobs(label, "beam 1", b1, 1);
+    // the same tokens from the same logits: the same per-token values, to float rounding
+    for (int i = 0; b1 && same_tokens(b1, &greedy) && i < greedy.n_tokens; i++)
+        CHECKF(fabsf(b1->token_logprobs[i] - greedy.token_logprobs[i]) <= 1e-6f * (1 + fabsf(greedy.token_logprobs[i])),
+               "%s: token %d logprob beam 1 %.9g vs greedy %.9g", label, i, b1->token_logprobs[i],
+               greedy.token_logprobs[i]);
     // best_of 1 is plain sampling with the same seed
     p.beam_size = 0;
     p.temperature = 0.7;
     const am_wdec_result *s0 = decode_one(dec, m, w[1], seqs[1], xkv, &p, NULL, 0, logits);
+    check_logprobs(label, "sampled", s0, 0);
     p.best_of = 1;
     const am_wdec_result *s1 = decode_one(dec, m, w[0], seqs[0], xkv, &p, NULL, 0, logits);
     CHECKF(same_tokens(s0, s1), "%s: best_of 1 differs from plain sampling", label);
+    CHECKF(s0 && s1 && s0->n_tokens == s1->n_tokens &&
+               !memcmp(s0->token_logprobs, s1->token_logprobs, (size_t)s0->n_tokens * sizeof(float)),
+           "%s: best_of 1 token logprobs differ from plain sampling", label);
     // best_of 4 and beam 5: the same result alone and batched with other windows
     p.best_of = 4;
     const am_wdec_result *a = decode_one(dec, m, w[0], seqs[0], xkv, &p, NULL, 0, logits);
+    check_logprobs(label, "best_of 4", a, 0);
     am_wdec_result alone = a ? *a : (am_wdec_result){0};
     int32_t alone_tokens[512];
     if (a) memcpy(alone_tokens, a->tokens, (size_t)AM_MIN(a->n_tokens, 512) * sizeof(int32_t));
@@ -128,6 +181,9 @@ static void test_groups(am_decoder *dec, const am_decoding *dc, const am_model *
     CHECKF(a && t && same_tokens(&alone, t) && t->avg_logprob == alone.avg_logprob,
            "%s: best_of 4 differs when batched with beam windows", label);
     CHECKF(am_wdec_result_get(w[1]) && am_wdec_result_get(w[2]), "%s: batched beam windows did not finish", label);
+    check_logprobs(label, "best_of 4 batched", t, 0);
+    check_logprobs(label, "beam 5", am_wdec_result_get(w[1]), 1);
+    check_logprobs(label, "beam 3 patience 2", am_wdec_result_get(w[2]), 1);
     printf("  %-60s best_of 4 at T=0.7: %d tokens, avg_logprob %.4f; beam 5: %d tokens\n", label, t ? t->n_tokens : -1,
            t ? t->avg_logprob : 0.0, am_wdec_result_get(w[1]) ? am_wdec_result_get(w[1])->n_tokens : -1);
     // the beam windows alone give what they gave batched
@@ -141,9 +197,42 @@ static void test_groups(am_decoder *dec, const am_decoding *dc, const am_model *
         q.beam_size = k == 1 ? 5 : 3;
         q.patience = k == 1 ? 1.0 : 2.0;
         win.seed_mix = 3;
+        float lps[512];
+        if (r->token_logprobs) memcpy(lps, r->token_logprobs, (size_t)AM_MIN(r->n_tokens, 512) * sizeof(float));
         const am_wdec_result *again = decode_one(dec, m, w[k], seqs[k], xkv, &q, NULL, 0, logits);
         CHECKF(same_tokens(&before, again), "%s: beam %d differs alone and batched", label, q.beam_size);
+        CHECKF(same_tokens(&before, again) && again->sum_logprob == before.sum_logprob &&
+                   !memcmp(again->token_logprobs, lps, (size_t)AM_MIN(again->n_tokens, 512) * sizeof(float)),
+               "%s: beam %d token logprobs differ alone and batched", label, q.beam_size);
     }
+    // fallback: the accepted (last) attempt's token logprobs, after a beam attempt and a sampled one
+    am_decode_params f = am_decode_default_params();
+    f.sample_len = 24;
+    f.temperature_inc = 0.5;
+    f.logprob_threshold = 0.0; // every attempt falls back while another temperature is left
+    f.beam_size = 2;
+    f.best_of = 2;
+    const am_wdec_result *fr = decode_one(dec, m, w[0], seqs[0], xkv, &f, NULL, 0, logits);
+    CHECKF(fr && fr->n_attempts == 3 && fr->temperature == 1.0, "%s: fallback attempts %d", label,
+           fr ? fr->n_attempts : -1);
+    check_logprobs(label, "fallback", fr, 0);
+    // candidates that end on <|endoftext|> (forced from the 6th step): its log-probability is in the sum
+    g_eot = am_tokenizer_specials(am_decoding_tokenizer(dc))->eot;
+    g_eot_from = 5;
+    const char *const kinds[3] = {"greedy + eot", "beam 5 + eot", "best_of 4 + eot"};
+    for (int k = 0; k < 3; k++) {
+        am_decode_params e = am_decode_default_params();
+        e.temperature_inc = 0;
+        e.sample_len = 48;
+        e.beam_size = k == 1 ? 5 : 0;
+        e.best_of = k == 2 ? 4 : 0;
+        e.temperature = k == 2 ? 0.7 : 0.0;
+        const am_wdec_result *er = decode_one(dec, m, w[0], seqs[0], xkv, &e, NULL, 0, logits);
+        CHECKF(er && er->eot_logprob < 0 && er->n_tokens < 48, "%s %s: %d tokens, eot logprob %g", label, kinds[k],
+               er ? er->n_tokens : -1, er ? er->eot_logprob : 0.0);
+        check_logprobs(label, kinds[k], er, k == 1);
+    }
+    g_eot_from = -1;
     // parameters the reference refuses
     am_decode_params bad = am_decode_default_params();
     am_wdec_window any = {.language = "en"};
@@ -217,6 +306,7 @@ static int run_model(const char *model_file, cJSON *cases) {
         CHECK(r != NULL);
         if (!r) continue;
         compare_trace(label[i], cJSON_GetObjectItemCaseSensitive(cs[i / 2], (i & 1) ? "decode_window0_notimestamps" : "decode_window0"), r);
+        check_logprobs(label[i], "greedy", r, 0);
         printf("  %-60s %3d tokens, avg_logprob %.4f, no_speech %.2e, cr %.2f\n", label[i], r->n_tokens,
                r->avg_logprob, r->no_speech_prob, r->compression_ratio);
     }

@@ -78,7 +78,7 @@ static int jnum(const cJSON *o, const char *key, double *out) {
 static void check_verbose(const char *label, const am_transcript *tr, const cJSON *o, const char *lang_name) {
     char keys[256];
     key_list(o, keys, sizeof keys);
-    CHECKF(!strcmp(keys, "task,language,duration,text,segments"), "%s: verbose_json keys '%s'", label, keys);
+    CHECKF(!strcmp(keys, "task,language,duration,text,segments,usage"), "%s: verbose_json keys '%s'", label, keys);
     const char *task = jstr(o, "task");
     CHECKF(task && !strcmp(task, tr->translate ? "translate" : "transcribe"), "%s: task '%s'", label,
            task ? task : "(none)");
@@ -344,14 +344,20 @@ static void test_json(void) {
     // json: exactly {"text"}
     cJSON *o = render_json(&tr, AM_FMT_JSON, NULL);
     if (o) {
-        CHECKF(n_keys(o) == 1, "json has %d keys", n_keys(o));
+        CHECKF(n_keys(o) == 2, "json has %d keys", n_keys(o));
+        // OpenAI's usage for whisper-1: the duration rounded up to whole seconds
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "usage");
+        double sec = 0;
+        const char *ut = jstr(u, "type");
+        CHECKF(ut && !strcmp(ut, "duration") && jnum(u, "seconds", &sec) && sec == ceil(tr.duration) && n_keys(u) == 2,
+               "usage: type %s, seconds %g for %g s", ut ? ut : "(none)", sec, tr.duration);
         const char *t = jstr(o, "text");
         CHECKF(t && !strcmp(t, want_text), "json text '%s', want '%s'", t ? t : "(none)", want_text);
     }
     cJSON_Delete(o);
     am_format_extra no_perf = {.with_performance = 0, .processing_time_s = 3.0, .mode = "cli"};
     o = render_json(&tr, AM_FMT_JSON, &no_perf);
-    CHECK(o && n_keys(o) == 1);
+    CHECK(o && n_keys(o) == 2);
     cJSON_Delete(o);
 
     // json with the performance object
@@ -360,7 +366,7 @@ static void test_json(void) {
     if (o) {
         char keys[128];
         key_list(o, keys, sizeof keys);
-        CHECKF(!strcmp(keys, "text,performance"), "json keys '%s'", keys);
+        CHECKF(!strcmp(keys, "text,usage,performance"), "json keys '%s'", keys);
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "performance");
         key_list(p, keys, sizeof keys);
         CHECKF(!strcmp(keys, "audio_duration_s,processing_time_s,realtime_factor,mode"), "performance keys '%s'", keys);
@@ -500,7 +506,7 @@ static void test_words(void) {
     cJSON *o = render_json(&tr, AM_FMT_VERBOSE_JSON, &both);
     if (o) {
         key_list(o, keys, sizeof keys);
-        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments"), "words + segments: keys '%s'", keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments,usage"), "words + segments: keys '%s'", keys);
         check_word_list("top-level words", cJSON_GetObjectItemCaseSensitive(o, "words"), all, n_all, 1);
         const cJSON *js = cJSON_GetObjectItemCaseSensitive(o, "segments");
         CHECKF(cJSON_GetArraySize(js) == n_segs, "words + segments: %d segments", cJSON_GetArraySize(js));
@@ -547,7 +553,7 @@ static void test_words(void) {
     o = render_json(&tr, AM_FMT_VERBOSE_JSON, &only);
     if (o) {
         key_list(o, keys, sizeof keys);
-        CHECKF(!strcmp(keys, "task,language,duration,text,words"), "words only: keys '%s'", keys);
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,usage"), "words only: keys '%s'", keys);
         check_word_list("words only", cJSON_GetObjectItemCaseSensitive(o, "words"), all, n_all, 1);
         const char *t = jstr(o, "text");
         CHECKF(t && !strcmp(t, "And so, \"my fellow Americans.\""), "words only: text '%s'", t ? t : "(none)");
@@ -559,7 +565,7 @@ static void test_words(void) {
     o = render_json(&tr, AM_FMT_VERBOSE_JSON, &only_perf);
     if (o) {
         key_list(o, keys, sizeof keys);
-        CHECKF(!strcmp(keys, "task,language,duration,text,words,performance"), "words only + performance: keys '%s'",
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,usage,performance"), "words only + performance: keys '%s'",
                keys);
         double v;
         CHECK(jnum(cJSON_GetObjectItemCaseSensitive(o, "performance"), "processing_time_s", &v) && v == 1.5);
@@ -569,7 +575,7 @@ static void test_words(void) {
     o = render_json(&tr, AM_FMT_VERBOSE_JSON, &both_perf);
     if (o) {
         key_list(o, keys, sizeof keys);
-        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments,performance"),
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments,usage,performance"),
                "words + segments + performance: keys '%s'", keys);
     }
     cJSON_Delete(o);
@@ -602,7 +608,7 @@ static void test_words(void) {
     o = render_json(&empty, AM_FMT_VERBOSE_JSON, &both);
     if (o) {
         key_list(o, keys, sizeof keys);
-        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments"), "empty transcript with words: keys '%s'",
+        CHECKF(!strcmp(keys, "task,language,duration,text,words,segments,usage"), "empty transcript with words: keys '%s'",
                keys);
         CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "words")) == 0);
         CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "segments")) == 0);
@@ -803,7 +809,7 @@ static void test_real(const model_ctx *c) {
         o = render_json(tr, AM_FMT_JSON, NULL);
         char *want_text = strip_copy(tr->text);
         const char *t = o ? jstr(o, "text") : NULL;
-        CHECK(o && n_keys(o) == 1 && t && !strcmp(t, want_text));
+        CHECK(o && n_keys(o) == 2 && t && !strcmp(t, want_text));
         cJSON_Delete(o);
         char *txt = render(tr, AM_FMT_TEXT, NULL);
         CHECK(txt && strlen(txt) == strlen(want_text) + 1 && !strncmp(txt, want_text, strlen(want_text)));

@@ -358,6 +358,149 @@ static void test_priority(const am_model *m, const am_tokenizer *tok, clip *jfk)
     free(long_clip.data);
 }
 
+// ---------------------------------------------------------------- VAD chunking and streaming progress
+typedef struct {
+    pthread_mutex_t lock;
+    char *texts[64]; // progress texts in order
+    int n, n_tokens_last, tokens_shrank;
+} progress_log;
+
+static void on_progress(void *user, const am_sched_progress *pr) {
+    progress_log *l = user;
+    pthread_mutex_lock(&l->lock);
+    if (l->n < 64) l->texts[l->n++] = strdup(pr->text);
+    if (pr->n_tokens < l->n_tokens_last) l->tokens_shrank = 1;
+    l->n_tokens_last = pr->n_tokens;
+    pthread_mutex_unlock(&l->lock);
+}
+
+typedef struct {
+    progress_log log;
+    collector c;
+    slot_ref ref;
+} chunk_req;
+
+static void on_done_log(void *user, const am_sched_result *res) {
+    chunk_req *q = user;
+    on_done(&q->ref, res);
+}
+
+// One recording: jfk at `at` seconds (n_at of them) in `total` seconds of silence.
+static unsigned char *recording(const float *jfk, size_t n_jfk, const double *at, int n_at, double total,
+                                size_t *len) {
+    const size_t n = (size_t)(total * 16000);
+    float *x = calloc(n, sizeof *x);
+    unsigned char *w = NULL;
+    for (int k = 0; x && k < n_at; k++)
+        for (size_t i = 0, o = (size_t)(at[k] * 16000); i < n_jfk && o + i < n; i++) x[o + i] = jfk[i];
+    if (x && am_audio_wav_encode(x, n, &w, len)) w = NULL;
+    free(x);
+    return w;
+}
+
+static void test_chunking(const am_model *m, const am_tokenizer *tok, clip *jfk) {
+    char vad[1024];
+    snprintf(vad, sizeof vad, "%s/data/ggml-silero-v6.2.0.bin", AM_SOURCE_DIR);
+    float *pcm = NULL;
+    size_t n_pcm = 0;
+    CHECK(am_audio_decode_memory(jfk->data, jfk->size, NULL, &pcm, &n_pcm) == 0);
+    const double at[] = {1.0, 40.0, 47.0};
+    size_t len = 0, slen = 0;
+    unsigned char *rec = recording(pcm, n_pcm, at, 3, 75.0, &len), *sil = recording(pcm, n_pcm, at, 0, 12.0, &slen);
+    am_transcribe_params tp = am_transcribe_default_params();
+    tp.decode.temperature_inc = 0;
+    // without a VAD model: chunking is refused at submit
+    am_sched *s = am_sched_create(m, tok, NULL, NULL);
+    am_sched_request q0 = {.audio = rec, .audio_size = len, .params = tp, .done = on_done, .chunking = AM_CHUNK_VAD};
+    uint64_t id;
+    CHECK(s && am_sched_submit(s, &q0, &id) == AM_EINVAL);
+    CHECK(s && am_sched_has_vad(s) == 0 && am_sched_default_chunking(s) == AM_CHUNK_SEEK);
+    am_sched_free(s);
+    am_sched_params sp = am_sched_default_params();
+    sp.vad_model = "/nonexistent/vad.bin";
+    CHECK(am_sched_create(m, tok, &sp, NULL) == NULL);
+    sp.vad_model = vad;
+    sp.vad = 1;
+    s = am_sched_create(m, tok, &sp, NULL);
+    CHECK(s && am_sched_has_vad(s) && am_sched_default_chunking(s) == AM_CHUNK_VAD);
+    if (!s) goto done;
+    // a chunked request with progress, the silent one, a plain one alongside, and one cancelled
+    chunk_req q[5];
+    for (int i = 0; i < 5; i++) {
+        memset(&q[i], 0, sizeof q[i]);
+        pthread_mutex_init(&q[i].log.lock, NULL);
+        collector_init(&q[i].c);
+        q[i].ref = (slot_ref){&q[i].c, 0};
+    }
+    am_sched_request r[5] = {
+        {.audio = rec, .audio_size = len, .params = tp, .chunking = AM_CHUNK_DEFAULT, .progress = on_progress},
+        {.audio = sil, .audio_size = slen, .params = tp, .chunking = AM_CHUNK_VAD, .progress = on_progress},
+        {.audio = jfk->data, .audio_size = jfk->size, .params = tp, .chunking = AM_CHUNK_SEEK},
+        {.audio = rec, .audio_size = len, .params = tp, .chunking = AM_CHUNK_VAD, .progress = on_progress},
+        {.audio = rec, .audio_size = len, .params = tp, .chunking = AM_CHUNK_SEEK, .progress = on_progress},
+    };
+    uint64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        r[i].done = on_done_log;
+        r[i].user = &q[i];
+        CHECK(am_sched_submit(s, &r[i], &ids[i]) == 0);
+    }
+    am_sched_cancel(s, ids[3]);
+    for (int i = 0; i < 5; i++) CHECKF(wait_done(&q[i].c, 1, 300), "chunking: request %d did not finish", i);
+    // 0: segments' windows inside the speech, in order; every progress text a prefix of the next and of the text
+    CHECKF(q[0].c.r[0].status == 0, "chunked: %s", q[0].c.r[0].error);
+    const char *body = q[0].c.r[0].body ? q[0].c.r[0].body : "";
+    const char *bar = strchr(body, '|'), *bar2 = bar ? strchr(bar + 1, '|') : NULL;
+    char *text = bar && bar2 ? strndup(bar + 1, (size_t)(bar2 - bar - 1)) : strdup("");
+    CHECKF(bar2 && atof(bar2 + 1) == 75.0, "chunked: duration %s", bar2 ? bar2 + 1 : "?");
+    int inside = 1, n_seg = 0, prev = -1;
+    for (const char *line = strchr(body, '\n'); line && line[1]; line = strchr(line + 1, '\n'), n_seg++) {
+        int id_, seek;
+        if (sscanf(line + 1, "%d %d", &id_, &seek) != 2) break;
+        const double t = seek * 0.01;
+        inside &= id_ == n_seg && seek >= prev &&
+                  ((t >= 0.5 && t <= 12.5) || (t >= 39.5 && t <= 58.5)); // 1-12 s; 40-58 s (one chunk)
+        prev = seek;
+    }
+    CHECKF(inside && n_seg > 0, "chunked: %d segments, windows inside speech and in order: %d\n%s", n_seg, inside,
+           body);
+    // progress: a chain of prefixes of the final text, tokens never fewer. The chunks may all finish in
+    // one step (then only the result carries the text); the seek loop over 75 s reports after each
+    // window but the last.
+    for (int k = 0; k < 5; k += 4) {
+        const char *b = q[k].c.r[0].body ? q[k].c.r[0].body : "";
+        const char *b1 = strchr(b, '|'), *b2 = b1 ? strchr(b1 + 1, '|') : NULL;
+        char *final = b1 && b2 ? strndup(b1 + 1, (size_t)(b2 - b1 - 1)) : strdup("");
+        int prefixes = !q[k].log.tokens_shrank && (k == 0 || q[k].log.n >= 2);
+        for (int i = 0; i < q[k].log.n; i++) {
+            prefixes &= !strncmp(q[k].log.texts[i], final, strlen(q[k].log.texts[i]));
+            if (i) prefixes &= !strncmp(q[k].log.texts[i], q[k].log.texts[i - 1], strlen(q[k].log.texts[i - 1]));
+        }
+        CHECKF(prefixes && q[k].c.r[0].status == 0, "%s: %d progress reports, not a chain of prefixes of the text",
+               k ? "seek loop" : "chunked", q[k].log.n);
+        free(final);
+    }
+    // 1: silence: empty, nothing decoded (no progress either)
+    CHECKF(q[1].c.r[0].status == 0 && q[1].c.r[0].body && strstr(q[1].c.r[0].body, "en||12\n") != NULL,
+           "silence: %s %s", q[1].c.r[0].error, q[1].c.r[0].body ? q[1].c.r[0].body : "");
+    // 2: the plain request is unaffected by the chunked ones beside it
+    CHECKF(q[2].c.r[0].status == 0 && q[2].c.r[0].body && !strcmp(q[2].c.r[0].body, jfk->ref_body),
+           "beside chunked requests: %s", q[2].c.r[0].body ? q[2].c.r[0].body : q[2].c.r[0].error);
+    // 3: cancelled
+    CHECKF(q[3].c.r[0].status == AM_ECANCELED, "cancelled chunked request: status %d", q[3].c.r[0].status);
+    free(text);
+    for (int i = 0; i < 5; i++) {
+        for (int k = 0; k < q[i].log.n; k++) free(q[i].log.texts[k]);
+        pthread_mutex_destroy(&q[i].log.lock);
+        collector_free(&q[i].c);
+    }
+    am_sched_free(s);
+done:
+    am_audio_free(pcm);
+    free(rec);
+    free(sil);
+}
+
 int main(void) {
     char path[1024];
     if (!am_test_find("fixtures/ggml-test-tiny.en.bin", path, sizeof path)) {
@@ -391,6 +534,7 @@ int main(void) {
         test_isolation(m, tok, &clips[0]);
         test_lifecycle(m, tok, &clips[0]);
         test_priority(m, tok, &clips[0]);
+        test_chunking(m, tok, &clips[0]);
     }
     for (int i = 0; i < n; i++) {
         free(clips[i].data);

@@ -918,10 +918,58 @@ static void section_cli(void) {
 }
 
 // ---------------------------------------------------------------- main
+// ---------------------------------------------------------------- transcription chunks
+static void section_chunks(void) {
+    am_vad_chunk *c = NULL;
+    size_t n = 7;
+    const size_t total = 16000 * 600; // 10 minutes
+    // no speech: no chunks
+    CHECK(am_vad_chunks(NULL, 0, total, 30.0, &c, &n) == 0 && c == NULL && n == 0);
+    // short segments merge while the chunk spans <= 30 s; the silence inside a chunk is kept
+    const am_vad_segment a[] = {{100, 500}, {800, 1500}, {2000, 3000}, {3100, 3400}, {5000, 5200}};
+    CHECK(am_vad_chunks(a, 5, total, 30.0, &c, &n) == 0);
+    CHECKF(n == 2, "%zu chunks", n);
+    if (n == 2) {
+        CHECK(c[0].start == 16000 && c[0].end == 16000 * 30); // 1 s .. 30 s: spans 29 s
+        CHECK(c[1].start == 16000 * 31 && c[1].end == 16000 * 52); // 34 s does not fit the first
+    }
+    free(c);
+    // a segment longer than a chunk is cut into pieces of the limit; clamped to the clip
+    const am_vad_segment b[] = {{0, 7500}, {7600, 9000}};
+    CHECK(am_vad_chunks(b, 2, 16000 * 85, 30.0, &c, &n) == 0);
+    CHECKF(n == 3, "%zu chunks", n);
+    if (n == 3) {
+        CHECK(c[0].start == 0 && c[0].end == 16000 * 30);
+        CHECK(c[1].start == 16000 * 30 && c[1].end == 16000 * 60);
+        CHECK(c[2].start == 16000 * 60 && c[2].end == 16000 * 85); // 60..75 then 76..85 merge: 25 s
+    }
+    free(c);
+    // every chunk is at most the limit, in order, not overlapping, whatever the segments
+    am_vad_segment r[200];
+    int64_t t = 0;
+    for (int i = 0; i < 200; i++) {
+        t += rnd() % 400;
+        const int64_t len = 1 + rnd() % 4000;
+        r[i] = (am_vad_segment){t, t + len};
+        t += len;
+    }
+    CHECK(am_vad_chunks(r, 200, (size_t)(t * 160), 30.0, &c, &n) == 0 && n > 0);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        ok &= c[i].end > c[i].start && c[i].end - c[i].start <= 16000 * 30;
+        if (i) ok &= c[i].start >= c[i - 1].end;
+    }
+    CHECK(ok);
+    free(c);
+    CHECK(am_vad_chunks(a, 5, total, 0.5, &c, &n) == AM_EINVAL);
+    CHECK(am_vad_chunks(NULL, 5, total, 30, &c, &n) == AM_EINVAL);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const double t0 = am_time_s();
     section_segments(); // needs no data
+    section_chunks();
     int have = am_test_find(MODEL_REL, g_model_path, sizeof g_model_path);
     if (have) {
         g_file = am_test_read_file(g_model_path, &g_size);
