@@ -176,6 +176,7 @@ struct request {
     size_t sse_len, sse_cap, sse_off;
     int sse_final;            // the last event is in the buffer
     int sse_status;           // the status logged once the stream ends (200, or the error's)
+    int sse_lost;             // an event could not be queued (out of memory)
     size_t text_sent;         // bytes of the (stripped) text sent as deltas (scheduler threads only)
     int tok_sent;             // tokens of the progress snapshots whose log-probabilities were sent (idem)
 };
@@ -611,6 +612,15 @@ static void watch_remove(am_http *h, request *rq) {
     h->n_suspended--;
 }
 
+// Take a suspended request off the watch list (h->mu held): 1 when the caller
+// must resume its connection (after releasing the lock).
+static int unsuspend_locked(am_http *h, request *rq) {
+    if (!rq->suspended) return 0;
+    watch_remove(h, rq);
+    rq->suspended = 0;
+    return 1;
+}
+
 static void *watcher_main(void *arg) {
     am_http *h = arg;
     struct pollfd *pfd = NULL;
@@ -726,16 +736,12 @@ static void sse_push(request *rq, char **events, int n, int final, int status) {
     am_http *h = rq->h;
     pthread_mutex_lock(&h->mu);
     for (int i = 0; i < n; i++)
-        if (events[i] && sse_append_locked(rq, events[i]) && !final) status = 500; // lost: end with an error
+        if (events[i] && sse_append_locked(rq, events[i])) rq->sse_lost = 1; // out of memory: logged as a 500
     if (final) {
         rq->sse_final = 1;
-        rq->sse_status = status;
+        rq->sse_status = rq->sse_lost ? 500 : status;
     }
-    const int resume = rq->suspended;
-    if (resume) {
-        watch_remove(h, rq);
-        rq->suspended = 0;
-    }
+    const int resume = unsuspend_locked(h, rq);
     struct MHD_Connection *conn = rq->conn;
     pthread_mutex_unlock(&h->mu);
     for (int i = 0; i < n; i++) free(events[i]);
@@ -922,11 +928,7 @@ static void on_done(void *user, const am_sched_result *res) {
     if (res->status) snprintf(rq->res_msg, sizeof rq->res_msg, "%s", res->error ? res->error : am_strerror(res->status));
     rq->job = res->job;
     rq->done = 1;
-    const int resume = rq->suspended;
-    if (resume) {
-        watch_remove(h, rq);
-        rq->suspended = 0;
-    }
+    const int resume = unsuspend_locked(h, rq);
     struct MHD_Connection *conn = rq->conn;
     pthread_mutex_unlock(&h->mu);
     if (resume) MHD_resume_connection(conn);
@@ -1360,10 +1362,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     am_http *h = rq->h;
     pthread_mutex_lock(&h->mu); // defensive: a suspended request only ends after its resume
     uploading_end_locked(h, rq); // a client gone mid-upload
-    if (rq->suspended) {
-        watch_remove(h, rq);
-        rq->suspended = 0;
-    }
+    unsuspend_locked(h, rq);
     const int cancel = rq->submitted && !rq->done; // a stream whose client went away
     const uint64_t sid = rq->sched_id;
     pthread_mutex_unlock(&h->mu);

@@ -34,6 +34,7 @@ typedef struct sreq {
     char *language, *prompt; // owned copies behind params
     am_job **jobs;           // (n_jobs,) the file's job, or its VAD chunks' span jobs in timeline order
     int n_jobs;
+    int n_added;             // jobs [0, n_added) went into the engine (engine thread)
     int n_finished;          // jobs that left the engine (engine thread)
     int failed, pushed;      // a job failed / the request is on the finished list (engine thread)
     int chunking;            // AM_CHUNK_SEEK or AM_CHUNK_VAD
@@ -58,6 +59,7 @@ struct am_sched {
     am_vad_model *vad; // for AM_CHUNK_VAD (NULL: none loaded)
     am_align_head heads[AM_ALIGN_MAX_HEADS]; // parsed params.alignment_heads (n_heads 0: the model's defaults)
     int max_seqs;                            // decoder sequences the memory budget holds (0: no limit)
+    int chunk_cap;                           // a request's VAD chunks in the engine at once
     int n_heads;
     pthread_mutex_t lock;
     pthread_cond_t audio_cv, engine_cv, idle_cv;
@@ -463,6 +465,19 @@ static void progress_all(am_sched *s, progress_buf *b) {
     for (int i = 0; i < n; i++) report_progress(due[i], b);
 }
 
+// Put more of r's jobs into the engine, keeping at most chunk_cap of them
+// there at once (a long file's chunks do not take every window slot from the
+// other requests). Returns the number added, or -1 (nothing added) when the
+// engine refuses a job, which valid jobs never make it do.
+static int feed_jobs(am_sched *s, sreq *r) {
+    int k = 0;
+    while (r->n_added < r->n_jobs && r->n_added - r->n_finished < s->chunk_cap) {
+        if (am_engine_add(s->engine, r->jobs[r->n_added])) return k ? k : -1;
+        r->n_added++, k++;
+    }
+    return k;
+}
+
 // Cancellations and deadlines, and admission of ready requests into the
 // engine. Lock held; requests to end are moved to `ended` (unlinked).
 static int housekeeping(am_sched *s, sreq **ended, int cap, double now) {
@@ -490,15 +505,14 @@ static int housekeeping(am_sched *s, sreq **ended, int cap, double now) {
         for (sreq *r = s->live; r; r = r->next)
             if (r->state == RQ_READY && (!best || served_before(r, best))) best = r;
         if (!best) break;
-        int k = 0;
-        while (k < best->n_jobs && !am_engine_add(s->engine, best->jobs[k])) k++;
-        if (k < best->n_jobs) { // cannot happen for valid jobs: take back what went in
-            while (k-- > 0) am_engine_remove(s->engine, best->jobs[k]);
-            break;
-        }
+        const int k = feed_jobs(s, best);
+        if (k < 0) break;
         best->state = RQ_ENGINE;
-        engine_jobs += best->n_jobs;
+        engine_jobs += k;
     }
+    // the next chunks of chunked requests as their earlier ones finish
+    for (sreq *r = s->live; r; r = r->next)
+        if (r->state == RQ_ENGINE && !r->cancel && !r->pushed && r->n_added < r->n_jobs) feed_jobs(s, r);
     return n;
 }
 
@@ -648,6 +662,7 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
         free(s);
         return NULL;
     }
+    s->chunk_cap = s->p.enable_batching ? AM_MAX(1, s->p.max_windows / 4) : 1;
     s->m = m;
     s->tok = tok;
     s->metrics = metrics;

@@ -101,8 +101,9 @@ enum {
     AM_CHUNK_SEEK = 0,     // the reference's seek loop over the whole file
     AM_CHUNK_VAD = 1,      // speech regions (Silero VAD) merged into chunks of at most 30 s, each
                            // transcribed as an independent span (its own seek loop, prompt and language),
-                           // all of one file's chunks in the engine at once; times on the file's timeline;
-                           // no speech at all gives an empty transcript without decoding
+                           // a file's chunks in the engine together (at most a quarter of max_windows at
+                           // once, so one long file leaves slots to the others); times on the file's
+                           // timeline; no speech at all gives an empty transcript without decoding
 };
 
 typedef struct {
