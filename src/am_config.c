@@ -134,9 +134,13 @@ static const am_setting k_table[] = {
      .offset = F(drain_grace)},
     {.name = "api-key", .cmds = S, .flag = "--api-key", .metavar = "KEY", .env = "AMANUENSIS_API_KEYS",
      .type = AM_SETTING_LIST, NOB, .def_doc = "none",
-     .help = "require 'Authorization: Bearer KEY' on /v1, /stats and /metrics (repeatable; the variable is "
+     .help = "require 'Authorization: Bearer KEY' on every endpoint but /health (repeatable; the variable is "
              "comma-separated)",
      .offset = F(api_keys)},
+    {.name = "public-metrics", .cmds = S, .flag = "--public-metrics", .env = "AMANUENSIS_PUBLIC_METRICS",
+     .type = AM_SETTING_BOOL, NOB, .def = 0, .metavar = "on|off",
+     .help = "with API keys: /metrics and /stats/batching without a key (scrapers on a private network)",
+     .offset = F(public_metrics)},
     {.name = "threads-http", .cmds = S, .flag = "--threads-http", .metavar = "N", .type = AM_SETTING_INT, B(1, 64),
      .def = 2, .help = "HTTP polling threads", .offset = F(threads_http)},
     {.name = "vad", .cmds = S, .flag = "--vad", .metavar = "on|off", .env = "AMANUENSIS_VAD",

@@ -155,6 +155,7 @@ typedef struct {
     double drain_timeout;   // --drain-timeout: shutdown wait for in-flight work, seconds, 0..1e7. Default 30.
     double drain_grace;     // --drain-grace / AMANUENSIS_DRAIN_GRACE: seconds, 0..100000. Default 0.
     am_strlist api_keys;    // --api-key (repeatable) / AMANUENSIS_API_KEYS (comma-separated). Default none.
+    int public_metrics;     // --public-metrics / AMANUENSIS_PUBLIC_METRICS: bool. Default 0.
     int64_t threads_http;   // --threads-http: HTTP polling threads, 1..64. Default 2.
     int vad;                // --vad / AMANUENSIS_VAD: VAD chunking by default. Default 0.
     // serve (--vad-model) and vad (-m, --model)

@@ -1260,11 +1260,6 @@ static enum MHD_Result deliver(request *rq) {
 }
 
 // ---------------------------------------------------------------- routing
-static int path_is(const char *url, const char *prefix) {
-    const size_t n = strlen(prefix);
-    return !strncmp(url, prefix, n) && (url[n] == 0 || url[n] == '/');
-}
-
 static int is_get(const char *m) { return !strcmp(m, "GET") || !strcmp(m, "HEAD"); }
 
 static enum MHD_Result route(request *rq, const char *url, const char *method) {
@@ -1278,8 +1273,9 @@ static enum MHD_Result route(request *rq, const char *url, const char *method) {
     else if (!strcmp(url, "/stats/batching")) rq->ep = EP_STATS, allow = "GET, HEAD";
     else if (!strcmp(url, "/metrics")) rq->ep = EP_METRICS, allow = "GET, HEAD";
     else rq->ep = EP_OTHER;
-    // auth: everything under /v1, /stats and /metrics when keys are configured
-    if (h->p.n_api_keys > 0 && (path_is(url, "/v1") || path_is(url, "/stats") || path_is(url, "/metrics"))) {
+    // auth: every endpoint but /health when keys are configured (the metrics optionally public)
+    const int open = rq->ep == EP_HEALTH || (h->p.public_metrics && (rq->ep == EP_STATS || rq->ep == EP_METRICS));
+    if (h->p.n_api_keys > 0 && !open) {
         const char *a = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (!a || strncasecmp(a, "Bearer ", 7))
             return respond_error(rq, 401, NULL, "invalid_api_key",

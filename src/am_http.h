@@ -38,9 +38,10 @@
 //   GET  /v1/models, /v1/models/{id}   the loaded model in OpenAI's list/object shape
 //   GET  /stats/batching        the scheduler statistics document (am_metrics_stats_json)
 //   GET  /metrics               Prometheus text (am_metrics_prometheus)
-// With API keys configured, everything under /v1, /stats and /metrics needs
-// "Authorization: Bearer <key>" (401 otherwise; keys compared in constant
-// time); /health and /ready stay open for probes. The priority form field
+// With API keys configured, every endpoint but /health needs "Authorization:
+// Bearer <key>" (401 otherwise, unknown paths included; keys compared in
+// constant time): a load balancer's /ready check sends a key too.
+// public_metrics opens /metrics and /stats/batching for scrapers. The priority form field
 // overrides the X-Priority header; higher is served first.
 //
 // Errors use OpenAI's shape {"error": {"message", "type", "param", "code"}},
@@ -102,6 +103,8 @@ typedef struct {
     int threads;               // HTTP polling threads. Default 2.
     const char *const *api_keys; // accepted bearer keys; NULL / n_api_keys 0 = no auth. Default none.
     int n_api_keys;            // entries in api_keys. Default 0.
+    int public_metrics;        // with api_keys: /metrics and /stats/batching answer without a key (scrapers on
+                               // a private network). Default 0: they need one too.
     int log_requests;          // one line per request on stderr. Default 1.
     // Decoding defaults of every request (the form fields beam_size, best_of,
     // patience, length_penalty override them one by one; see am_decode_params):

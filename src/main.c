@@ -471,6 +471,7 @@ static int serve_run(const am_settings *s) {
     sp.default_timeout_s = timeout;
     hp.api_keys = (const char *const *)s->api_keys.items;
     hp.n_api_keys = n_keys;
+    hp.public_metrics = s->public_metrics;
     hp.log_requests = !quiet;
     hp.drain_grace_s = drain_grace;
 

@@ -1000,10 +1000,11 @@ static void case_auth(void) {
         const char *path, *key;
         long status;
     } c[] = {
-        {"/health", NULL, 200},          {"/ready", NULL, 200},           {"/v1/models", NULL, 401},
-        {"/v1/models", "k-on", 401},     {"/v1/models", "k-one!", 401},   {"/v1/models", "k-two", 200},
-        {"/stats/batching", NULL, 401},  {"/metrics", NULL, 401},         {"/metrics", "k-one", 200},
-        {"/v1/nothing", NULL, 401},
+        {"/health", NULL, 200},          {"/ready", NULL, 401},           {"/ready", "k-one", 200},
+        {"/v1/models", NULL, 401},       {"/v1/models", "k-on", 401},     {"/v1/models", "k-one!", 401},
+        {"/v1/models", "k-two", 200},    {"/stats/batching", NULL, 401},  {"/metrics", NULL, 401},
+        {"/metrics", "k-one", 200},      {"/v1/nothing", NULL, 401},      {"/nothing", NULL, 401},
+        {"/nothing", "k-two", 404},
     };
     for (size_t i = 0; i < AM_ARRAY_LEN(c); i++) {
         xfer x;
@@ -1026,6 +1027,25 @@ static void case_auth(void) {
     check_transcript(&xs[2], "transcription with the key", AM_FMT_JSON);
     for (int i = 0; i < 3; i++) xfer_free(&xs[i]);
     CHECKF(server_stop(&s, SIGTERM, 30) == 0, "auth server exit");
+    // --public-metrics: the metrics answer without a key, nothing else does
+    const char *pub[] = {"--api-key", "k-one", "--public-metrics", "on", NULL};
+    if (server_start(&s, pub)) {
+        CHECKF(0, "public-metrics server did not start");
+        return;
+    }
+    static const struct {
+        const char *path;
+        long status;
+    } p[] = {{"/metrics", 200}, {"/stats/batching", 200}, {"/health", 200}, {"/ready", 401}, {"/v1/models", 401}};
+    for (size_t i = 0; i < AM_ARRAY_LEN(p); i++) {
+        xfer x;
+        xfer_init(&x, &s, p[i].path, NULL);
+        run_one(&x);
+        CHECKF(x.status == p[i].status, "public metrics: %s without a key: %ld, want %ld", p[i].path, x.status,
+               p[i].status);
+        xfer_free(&x);
+    }
+    CHECKF(server_stop(&s, SIGTERM, 30) == 0, "public-metrics server exit");
 }
 
 static void case_queue_full(void) {
