@@ -245,12 +245,7 @@ static int parse_bool(const char *s, int *out) {
     return 0;
 }
 
-// chunking_strategy: "auto" (VAD chunking with the VAD defaults), "none" (an
-// extension: the seek loop even where the server chunks by default), or
-// OpenAI's JSON {"type": "server_vad", "threshold", "prefix_padding_ms",
-// "silence_duration_ms"} (each optional: speech probability threshold, padding
-// before/after each speech region, the silence that ends a region).
-static int parse_chunking(const char *v, int *chunking, am_vad_params *vad, char *msg, size_t cap) {
+int am_http_parse_chunking(const char *v, int *chunking, am_vad_params *vad, char *msg, size_t cap) {
     *vad = am_vad_default_params();
     if (!strcmp(v, "auto") || !strcmp(v, "none")) {
         *chunking = !strcmp(v, "auto") ? AM_CHUNK_VAD : AM_CHUNK_SEEK;
@@ -1127,7 +1122,7 @@ static enum MHD_Result finish_upload(request *rq) {
     am_sched_request req = {.chunking = AM_CHUNK_DEFAULT};
     if (f[F_CHUNKING] && *f[F_CHUNKING]) {
         char msg[256];
-        if (parse_chunking(f[F_CHUNKING], &req.chunking, &req.vad, msg, sizeof msg))
+        if (am_http_parse_chunking(f[F_CHUNKING], &req.chunking, &req.vad, msg, sizeof msg))
             return respond_error(rq, 400, "chunking_strategy", "invalid_value", "%s", msg);
         if (req.chunking == AM_CHUNK_VAD && !am_sched_has_vad(h->sched))
             return respond_error(rq, 400, "chunking_strategy", "unsupported_value",

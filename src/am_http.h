@@ -160,4 +160,15 @@ void am_http_get_counts(am_http *h, am_http_counts *c);
 // The final counters go to *final when it is not NULL.
 void am_http_stop(am_http *h, double timeout_s, am_http_counts *final);
 
+// The chunking_strategy form field: "auto" (VAD chunking with the VAD
+// defaults), "none" (an extension: the seek loop even where the server chunks
+// by default), or OpenAI's JSON {"type": "server_vad", "threshold",
+// "prefix_padding_ms", "silence_duration_ms"} (each optional: speech
+// probability threshold in (0, 1), padding around each speech region 0..60000
+// ms, the silence that ends a region 0..3600000 ms; no other key). Sets
+// *chunking (AM_CHUNK_VAD / AM_CHUNK_SEEK) and *vad (am_vad_default_params()
+// with the given fields). Returns 0, or -1 with a message in msg (cap bytes).
+// Reentrant.
+int am_http_parse_chunking(const char *v, int *chunking, am_vad_params *vad, char *msg, size_t cap);
+
 #endif // AM_HTTP_H
