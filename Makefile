@@ -5,14 +5,20 @@
 #   make run      build and start the main job
 #   make bench    run the core microbenchmark
 #   make model MODEL=base.en   download a real model from the whisper.cpp zoo
+#   make fuzz     build the libFuzzer targets (clang, ASan+UBSan) in build-fuzz/ and
+#                 run each for FUZZ_SECONDS (default 60) on its corpus (fuzz/README.md)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 MODEL      ?= base.en
 MODELS_DIR ?= models
 CTEST_ARGS ?= --output-on-failure
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+FUZZ_JOBS ?= 1
 
-.PHONY: all build asan test test-release test-asan run bench deps model clean
+.PHONY: all build asan test test-release test-asan run bench deps model clean fuzz
 
 all: build
 
@@ -55,6 +61,15 @@ bench: build
 
 model:
 	@bash scripts/download-model.sh $(MODEL) $(MODELS_DIR)
+
+# libFuzzer targets (fuzz/): exits non-zero on any crash, leak, timeout or OOM and
+# prints the reproducer. FUZZ_TARGETS="http audio" runs some; FUZZ_JOBS=2 two at once.
+$(FUZZ_BUILD)/Makefile:
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release -DAM_FUZZ=ON
+
+fuzz: deps $(FUZZ_BUILD)/Makefile
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) amanuensis

@@ -22,6 +22,8 @@ PKGS=(
   curl                   # scripts/download-model.sh
   jq                     # bench/ scripts read bench_core --json
   haproxy                # tests only: e2e_scale runs deploy/haproxy.cfg in the foreground (never as a service)
+  clang                  # make fuzz only: libFuzzer targets (fuzz/), built with clang 14
+  libclang-rt-14-dev     # make fuzz only: libFuzzer and the sanitizer runtimes (libclang_rt.fuzzer-x86_64.a)
 )
 
 missing=()

@@ -105,6 +105,10 @@ static int64_t mem_seek(void *opaque, int64_t offset, int whence) {
     return base + offset;
 }
 
+// The code of a failed libav call: an allocation failure inside libav is
+// AM_ENOMEM (the server's 500), anything else the input's fault (AM_EAUDIO).
+static int av_code(int ret) { return ret == AVERROR(ENOMEM) ? AM_ENOMEM : AM_EAUDIO; }
+
 // ---------------------------------------------------------------- conversion state
 typedef struct {
     const char *what;        // input name for messages
@@ -243,7 +247,7 @@ static int on_frame(conv *c, const AVFrame *f) {
             char desc[128] = "?";
             av_channel_layout_describe(&layout, desc, sizeof desc);
             const char *fmt_name = av_get_sample_fmt_name((enum AVSampleFormat)f->format);
-            rc = am_set_error(AM_EAUDIO, "%s: cannot convert %s %d Hz %s to mono 16 kHz (%s)",
+            rc = am_set_error(av_code(ret), "%s: cannot convert %s %d Hz %s to mono 16 kHz (%s)",
                               c->what, desc, f->sample_rate, fmt_name ? fmt_name : "?",
                               err_str(ret, eb));
             goto fail;
@@ -315,12 +319,12 @@ static int decode_stream(AVIOContext *pb, const char *url, const char *what, siz
     ret = av_dict_set(&opts, "protocol_whitelist", "none", 0);
     if (ret >= 0) ret = avformat_open_input(&fmt, url, NULL, &opts); // frees fmt on failure
     if (ret < 0) {
-        rc = am_set_error(AM_EAUDIO, "%s: unrecognised or unreadable audio/media input (%s)", what,
+        rc = am_set_error(av_code(ret), "%s: unrecognised or unreadable audio/media input (%s)", what,
                           err_str(ret, eb));
         goto fail;
     }
     if ((ret = avformat_find_stream_info(fmt, NULL)) < 0) {
-        rc = am_set_error(AM_EAUDIO, "%s: cannot read stream information (%s)", what,
+        rc = am_set_error(av_code(ret), "%s: cannot read stream information (%s)", what,
                           err_str(ret, eb));
         goto fail;
     }
@@ -352,7 +356,7 @@ static int decode_stream(AVIOContext *pb, const char *url, const char *what, siz
     dec->pkt_timebase = st->time_base; // as the CLI sets it
     if (ret >= 0) ret = avcodec_open2(dec, codec, NULL);
     if (ret < 0) {
-        rc = am_set_error(AM_EAUDIO, "%s: cannot open %s decoder (%s)", what, codec->name,
+        rc = am_set_error(av_code(ret), "%s: cannot open %s decoder (%s)", what, codec->name,
                           err_str(ret, eb));
         goto fail;
     }

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#if defined(__x86_64__) && defined(__clang__)
+#include <cpuid.h>
+#endif
 
 // ---------------------------------------------------------------- errors
 static _Thread_local char tl_error_msg[512];
@@ -167,11 +170,25 @@ size_t am_str_strip(const char **text, size_t len) {
 static int g_isa;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// F16C. clang before 16 does not know "f16c" in __builtin_cpu_supports (a
+// compile error), so there the CPUID bit is read directly (leaf 1, ECX bit 29;
+// its operating-system support is that of AVX, which the AVX2 check covers).
+static int cpu_has_f16c(void) {
+#if defined(__clang__) && __clang_major__ < 16
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+#else
+    return __builtin_cpu_supports("f16c");
+#endif
+}
+#endif
+
 static void isa_init(void) {
     int isa = AM_ISA_SCALAR;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
         isa = AM_ISA_AVX2;
     if (isa == AM_ISA_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))

@@ -157,6 +157,18 @@ typedef struct {
     am_strlist api_keys;    // --api-key (repeatable) / AMANUENSIS_API_KEYS (comma-separated). Default none.
     int public_metrics;     // --public-metrics / AMANUENSIS_PUBLIC_METRICS: bool. Default 0.
     int64_t threads_http;   // --threads-http: HTTP polling threads, 1..64. Default 2.
+    int64_t max_connections; // --max-connections / AMANUENSIS_MAX_CONNECTIONS: open connections, 1..1e6. Default
+                            // 1024.
+    int64_t max_connections_per_ip; // --max-connections-per-ip / AMANUENSIS_MAX_CONNECTIONS_PER_IP: open
+                            // connections per client address, 0..1e6 (0 = unlimited). Default 0.
+    double header_timeout;  // --header-timeout / AMANUENSIS_HEADER_TIMEOUT: seconds to send complete request
+                            // headers, 0..86400 (0 = no limit). Default 30.
+    double upload_timeout;  // --upload-timeout / AMANUENSIS_UPLOAD_TIMEOUT: seconds to send a request body,
+                            // 0..86400 (0 = no limit). Default 300.
+    int64_t max_header_kb;  // --max-header-kb / AMANUENSIS_MAX_HEADER_KB: request line + headers, KiB,
+                            // 1..65536. Default 64.
+    int64_t max_form_parts; // --max-form-parts / AMANUENSIS_MAX_FORM_PARTS: multipart parts per request,
+                            // 1..1e6. Default 64.
     int vad;                // --vad / AMANUENSIS_VAD: VAD chunking by default. Default 0.
     // serve (--vad-model) and vad (-m, --model)
     char *vad_model;        // AMANUENSIS_VAD_MODEL: the Silero VAD ggml file. Default

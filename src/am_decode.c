@@ -82,16 +82,24 @@ const am_tokenizer *am_decoding_tokenizer(const am_decoding *dc) { return dc->to
 const am_model *am_decoding_model(const am_decoding *dc) { return dc->m; }
 
 // ---------------------------------------------------------------- text helpers
-double am_decode_compression_ratio(const char *text, size_t len) {
-    if (len == 0) return 0.0;
+// The ratio into *ratio: 0, or AM_ENOMEM (no buffer, or zlib out of memory),
+// so that a window never goes on with a made-up ratio (it decides fallbacks).
+static int compression_ratio(const char *text, size_t len, double *ratio) {
+    *ratio = 0.0;
+    if (len == 0) return 0;
     uLongf cap = compressBound((uLong)len);
     Bytef *buf = malloc(cap);
-    if (!buf) return 0.0;
-    double r = 0.0;
-    if (compress2(buf, &cap, (const Bytef *)text, (uLong)len, Z_DEFAULT_COMPRESSION) == Z_OK)
-        r = (double)len / (double)cap;
+    if (!buf) return am_set_error(AM_ENOMEM, "out of memory for the compression ratio");
+    const int z = compress2(buf, &cap, (const Bytef *)text, (uLong)len, Z_DEFAULT_COMPRESSION);
     free(buf);
-    return r;
+    if (z == Z_MEM_ERROR) return am_set_error(AM_ENOMEM, "zlib: out of memory for the compression ratio");
+    if (z == Z_OK) *ratio = (double)len / (double)cap;
+    return 0;
+}
+
+double am_decode_compression_ratio(const char *text, size_t len) {
+    double r;
+    return compression_ratio(text, len, &r) ? 0.0 : r;
 }
 
 // ---------------------------------------------------------------- window state
@@ -479,10 +487,11 @@ static int set_result(am_wdec *w, const int32_t *tokens, const float *lps, int n
     memmove(text, s, len);
     text[len] = 0;
     r->text = text;
+    int rc2;
     r->sum_logprob = sum;
     r->avg_logprob = sum / (n + 1);
     r->no_speech_prob = w->no_speech_prob;
-    r->compression_ratio = am_decode_compression_ratio(text, len);
+    if ((rc2 = compression_ratio(text, len, &r->compression_ratio))) return rc2;
     r->temperature = w->temperature;
     r->n_attempts = w->attempt + 1;
     r->n_steps = w->n_steps;

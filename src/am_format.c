@@ -99,13 +99,10 @@ static void sb_cue_text(sbuf *b, const char *text) {
 
 // Add a number printed as Python's json module prints it: the shortest
 // decimal that reads back as the same double (28.560000000000002 stays so;
-// cJSON's own printing would round it to 28.56).
-static void add_number(cJSON *o, const char *key, double v) {
+// cJSON's own printing would round it to 28.56). Returns 0 or -1 (out of memory).
+static int add_number(cJSON *o, const char *key, double v) {
     char buf[64];
-    if (!isfinite(v)) {
-        cJSON_AddNullToObject(o, key);
-        return;
-    }
+    if (!isfinite(v)) return cJSON_AddNullToObject(o, key) ? 0 : -1;
     if (v == floor(v) && fabs(v) < 1e15) {
         snprintf(buf, sizeof buf, "%.0f", v);
     } else {
@@ -114,7 +111,28 @@ static void add_number(cJSON *o, const char *key, double v) {
             if (strtod(buf, NULL) == v) break;
         }
     }
-    cJSON_AddRawToObject(o, key, buf);
+    return cJSON_AddRawToObject(o, key, buf) ? 0 : -1;
+}
+
+// cJSON_AddStringToObject as 0 or -1 (out of memory).
+static int add_string(cJSON *o, const char *key, const char *v) { return cJSON_AddStringToObject(o, key, v) ? 0 : -1; }
+
+// A new object appended to the array arr, or NULL (out of memory).
+static cJSON *add_object(cJSON *arr) {
+    cJSON *j = cJSON_CreateObject();
+    if (j && !cJSON_AddItemToArray(arr, j)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+// The number v appended to the array arr: 0 or -1 (out of memory).
+static int add_array_number(cJSON *arr, double v) {
+    cJSON *n = cJSON_CreateNumber(v);
+    if (n && cJSON_AddItemToArray(arr, n)) return 0;
+    cJSON_Delete(n);
+    return -1;
 }
 
 static const char *language_name(const char *code) {
@@ -170,19 +188,13 @@ static char *stripped(const char *text) {
 static int add_words(cJSON *arr, const am_segment *s, int top_level) {
     for (int k = 0; k < s->n_words && s->words; k++) {
         const am_word *w = &s->words[k];
-        cJSON *j = cJSON_CreateObject();
+        cJSON *j = add_object(arr);
         char *text = top_level ? stripped(w->word) : NULL;
-        if (!j || (top_level && !text)) {
-            cJSON_Delete(j);
-            free(text);
-            return -1;
-        }
-        cJSON_AddItemToArray(arr, j);
-        cJSON_AddStringToObject(j, "word", top_level ? text : w->word ? w->word : "");
+        const int rc = !j || (top_level && !text) || add_string(j, "word", top_level ? text : w->word ? w->word : "") ||
+                       add_number(j, "start", w->start) || add_number(j, "end", w->end) ||
+                       (!top_level && add_number(j, "probability", w->probability));
         free(text);
-        add_number(j, "start", w->start);
-        add_number(j, "end", w->end);
-        if (!top_level) add_number(j, "probability", w->probability);
+        if (rc) return -1;
     }
     return 0;
 }
@@ -198,17 +210,11 @@ int am_format_logprobs(cJSON *arr, const am_tokenizer *tok, const int32_t *token
         if (am_tokenizer_token_bytes(tok, tokens[i], &b, &nb) ||
             am_tokenizer_decode_alloc(tok, &tokens[i], 1, AM_DECODE_TEXT, &text, NULL))
             return am_last_error_code() ? am_last_error_code() : AM_ENOMEM;
-        cJSON *o = cJSON_CreateObject(), *bytes = NULL;
-        if (o) cJSON_AddItemToArray(arr, o);
-        int ok = o && cJSON_AddStringToObject(o, "token", text);
-        if (ok) add_number(o, "logprob", logprobs[i]);
-        ok = ok && (bytes = cJSON_AddArrayToObject(o, "bytes"));
+        cJSON *o = add_object(arr), *bytes = NULL;
+        int ok = o && !add_string(o, "token", text) && !add_number(o, "logprob", logprobs[i]) &&
+                 (bytes = cJSON_AddArrayToObject(o, "bytes"));
         free(text);
-        for (size_t k = 0; ok && k < nb; k++) {
-            cJSON *v = cJSON_CreateNumber((unsigned char)b[k]);
-            ok = v != NULL;
-            if (v) cJSON_AddItemToArray(bytes, v);
-        }
+        for (size_t k = 0; ok && k < nb; k++) ok = !add_array_number(bytes, (unsigned char)b[k]);
         if (!ok) return am_set_error(AM_ENOMEM, "out of memory");
     }
     return 0;
@@ -222,17 +228,18 @@ int am_format_usage(cJSON *o, const am_transcript *tr) {
     return 0;
 }
 
-static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_extra *x) {
+// The JSON forms; NULL on failure with *err AM_ENOMEM, or the error of
+// am_format_logprobs (e.g. AM_ERANGE for a token id outside the vocabulary).
+static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_extra *x, int *err) {
+    *err = AM_ENOMEM;
     cJSON *o = cJSON_CreateObject();
     char *text = stripped(tr->text);
     const int words = verbose && x && x->with_words;
     if (!o || !text) goto fail;
-    if (verbose) {
-        cJSON_AddStringToObject(o, "task", tr->translate ? "translate" : "transcribe");
-        cJSON_AddStringToObject(o, "language", language_name(tr->language));
-        add_number(o, "duration", tr->duration);
-    }
-    cJSON_AddStringToObject(o, "text", text);
+    if (verbose && (add_string(o, "task", tr->translate ? "translate" : "transcribe") ||
+                    add_string(o, "language", language_name(tr->language)) || add_number(o, "duration", tr->duration)))
+        goto fail;
+    if (add_string(o, "text", text)) goto fail;
     if (words) { // OpenAI's top-level words: every segment's, in order
         cJSON *all = cJSON_AddArrayToObject(o, "words");
         if (!all) goto fail;
@@ -241,22 +248,20 @@ static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_
     }
     if (verbose && !(x && x->without_segments)) {
         cJSON *segs = cJSON_AddArrayToObject(o, "segments");
-        for (int i = 0; segs && i < tr->n_segments; i++) {
+        if (!segs) goto fail;
+        for (int i = 0; i < tr->n_segments; i++) {
             const am_segment *s = &tr->segments[i];
-            cJSON *j = cJSON_CreateObject();
-            if (!j) goto fail;
-            cJSON_AddItemToArray(segs, j);
-            cJSON_AddNumberToObject(j, "id", s->id);
-            cJSON_AddNumberToObject(j, "seek", s->seek);
-            add_number(j, "start", s->start);
-            add_number(j, "end", s->end);
-            cJSON_AddStringToObject(j, "text", s->text);
-            cJSON *toks = cJSON_AddArrayToObject(j, "tokens");
-            for (int k = 0; toks && k < s->n_tokens; k++) cJSON_AddItemToArray(toks, cJSON_CreateNumber(s->tokens[k]));
-            add_number(j, "temperature", s->temperature);
-            add_number(j, "avg_logprob", s->avg_logprob);
-            add_number(j, "compression_ratio", s->compression_ratio);
-            add_number(j, "no_speech_prob", s->no_speech_prob);
+            cJSON *j = add_object(segs), *toks = NULL;
+            if (!j || !cJSON_AddNumberToObject(j, "id", s->id) || !cJSON_AddNumberToObject(j, "seek", s->seek) ||
+                add_number(j, "start", s->start) || add_number(j, "end", s->end) || add_string(j, "text", s->text) ||
+                !(toks = cJSON_AddArrayToObject(j, "tokens")))
+                goto fail;
+            for (int k = 0; k < s->n_tokens; k++)
+                if (add_array_number(toks, s->tokens[k])) goto fail;
+            if (add_number(j, "temperature", s->temperature) || add_number(j, "avg_logprob", s->avg_logprob) ||
+                add_number(j, "compression_ratio", s->compression_ratio) ||
+                add_number(j, "no_speech_prob", s->no_speech_prob))
+                goto fail;
             if (words) { // the reference's segment["words"], last as add_word_timestamps adds it
                 cJSON *ws = cJSON_AddArrayToObject(j, "words");
                 if (!ws || add_words(ws, s, 0)) goto fail;
@@ -268,21 +273,23 @@ static cJSON *render_json(const am_transcript *tr, int verbose, const am_format_
         if (!lp) goto fail;
         for (int i = 0; i < tr->n_segments; i++) {
             const am_segment *s = &tr->segments[i];
+            int rc;
             if (s->n_tokens && s->token_logprobs &&
-                am_format_logprobs(lp, x->logprobs, s->tokens, s->token_logprobs, s->n_tokens))
+                (rc = am_format_logprobs(lp, x->logprobs, s->tokens, s->token_logprobs, s->n_tokens))) {
+                *err = rc;
                 goto fail;
+            }
         }
     }
     if (am_format_usage(o, tr)) goto fail;
     if (x && x->with_performance) {
         cJSON *p = cJSON_AddObjectToObject(o, "performance");
-        if (p) {
-            add_number(p, "audio_duration_s", tr->duration);
-            add_number(p, "processing_time_s", x->processing_time_s);
-            // processing time per second of audio (lower is faster)
-            add_number(p, "realtime_factor", tr->duration > 0 ? x->processing_time_s / tr->duration : 0);
-            cJSON_AddStringToObject(p, "mode", x->mode ? x->mode : "batched");
-        }
+        // processing time per second of audio (lower is faster)
+        if (!p || add_number(p, "audio_duration_s", tr->duration) ||
+            add_number(p, "processing_time_s", x->processing_time_s) ||
+            add_number(p, "realtime_factor", tr->duration > 0 ? x->processing_time_s / tr->duration : 0) ||
+            add_string(p, "mode", x->mode ? x->mode : "batched"))
+            goto fail;
     }
     free(text);
     return o;
@@ -298,7 +305,9 @@ int am_format_render(const am_transcript *tr, am_format f, const am_format_extra
     switch (f) {
     case AM_FMT_JSON:
     case AM_FMT_VERBOSE_JSON: {
-        cJSON *o = render_json(tr, f == AM_FMT_VERBOSE_JSON, extra);
+        int err;
+        cJSON *o = render_json(tr, f == AM_FMT_VERBOSE_JSON, extra, &err);
+        if (!o && err != AM_ENOMEM) return err; // its message is set (logprobs of a token id out of range)
         if (o) s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         break;

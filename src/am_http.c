@@ -7,7 +7,8 @@
 // (dropped in the completed notification) and, once submitted, one for the
 // scheduler (dropped at the end of the completion callback); whoever drops
 // the last frees it. All shared flags (submitted/done/suspended, the watch
-// list, counters) are guarded by h->mu, and no MHD function is ever called
+// list, counters, the connection contexts) are guarded by h->mu, and no MHD
+// function but MHD_get_connection_info (which takes no lock) is ever called
 // with h->mu held.
 //
 // Suspend / resume protocol (no lost wake-up either way round):
@@ -23,6 +24,23 @@
 // recv(MSG_PEEK) == 0) and calls am_sched_cancel(id); the scheduler then
 // completes with AM_ECANCELED, which resumes the connection so MHD cleans up.
 // The watcher only ever uses copied ids, never contexts, outside the lock.
+//
+// Deadlines (header_timeout_s, upload_timeout_s). libmicrohttpd's connection
+// timeout is an idle timeout (every byte resets it), so a client trickling a
+// byte a second would hold a connection forever. Every connection has a
+// context (struct hconn, MHD's socket context, created and freed in the
+// connection notifications) on at most one of two deadline lists (h->mu):
+// waiting for request headers (from its accept, or from the end of its
+// previous request) and receiving a request body (from its headers). Each list
+// has one timeout, so appending keeps it in deadline order. The watcher
+// thread pops expired connections every WATCH_INTERVAL_MS and, still under
+// h->mu (so the socket cannot have been closed: the close notification takes
+// the lock first), writes a 408 on the socket when nothing else was answered
+// there and shuts the socket down; libmicrohttpd then sees the end of the
+// stream and closes the connection as if the client had gone. The access
+// handler moves a connection between the lists (request_new: headers -> body;
+// the body complete or an answer queued -> none; on_completed -> headers) and
+// refuses to go on with a connection the watcher cut.
 #include "am_http.h"
 
 #include <cjson/cJSON.h>
@@ -41,6 +59,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "am_common.h"
 #include "am_format.h"
@@ -48,13 +67,15 @@
 #define BODY_SLACK (64 * 1024)         // multipart framing + text fields allowed beyond the file limit
 #define FIELD_MAX (16 * 1024)          // longest accepted text field
 #define PP_BUFFER (64 * 1024)          // MHD post processor buffer
-#define CONN_MEMORY (256 * 1024)       // MHD per-connection memory (read buffer)
+#define CONN_MEMORY_EXTRA (192 * 1024) // MHD per-connection memory beyond max_header_bytes (read buffer, answer)
 #define WATCH_INTERVAL_MS 50           // disconnect polling period
 #define STATUS_CLIENT_GONE 499         // logged / counted when the client went away first
 
-enum { EP_TRANSCRIBE, EP_TRANSLATE, EP_HEALTH, EP_READY, EP_MODELS, EP_STATS, EP_METRICS, EP_OTHER };
-static const char *const ep_label[] = {"transcriptions", "translations", "health", "ready",
-                                       "models",         "stats",        "metrics", "other"};
+// EP_CONNECTION: what is answered before a request's URL is known (header
+// timeouts, libmicrohttpd's own 4xx for unparseable or oversized headers)
+enum { EP_TRANSCRIBE, EP_TRANSLATE, EP_HEALTH, EP_READY, EP_MODELS, EP_STATS, EP_METRICS, EP_OTHER, EP_CONNECTION };
+static const char *const ep_label[] = {"transcriptions", "translations", "health", "ready",     "models",
+                                       "stats",          "metrics",      "other",  "connection"};
 
 // PH_DEFER: a request answered once fully received (keeps the connection
 // alive; answering from the first call would make MHD close it).
@@ -95,6 +116,29 @@ static const char *const unsupported_fields[] = {"known_speaker_names[]", "known
 #define SSE_CHUNK 4096 // bytes per streamed block
 
 typedef struct request request;
+typedef struct hconn hconn;
+
+// Where a connection is (conn.state).
+enum {
+    CONN_HEADERS, // waiting for a request's headers (deadline list DL_HEADERS)
+    CONN_BODY,    // receiving a request's body (DL_BODY)
+    CONN_BUSY,    // the request is being processed or answered: no deadline
+    CONN_CUT,     // shut down by the watcher at a deadline
+};
+enum { DL_HEADERS, DL_BODY, DL_COUNT };
+
+// One TCP connection (libmicrohttpd's socket context); all fields under h->mu.
+struct hconn {
+    struct MHD_Connection *mc;
+    int fd;
+    int state;
+    int served;        // requests completed on it (a kept-alive connection is closed without a 408)
+    double since;      // when the current state began
+    double deadline;   // on a deadline list: when it expires
+    int list;          // DL_HEADERS / DL_BODY, or -1
+    hconn *prev, *next; // in h->dl[list]
+    request *rq;       // the request of CONN_BODY / CONN_BUSY (NULL once it completed)
+};
 
 struct am_http {
     am_http_params p;
@@ -126,6 +170,13 @@ struct am_http {
     am_http_counts counts;
     atomic_ulong next_rid;
     unsigned long rid_seed;
+    // connections (h->mu)
+    hconn *dl_head[DL_COUNT], *dl_tail[DL_COUNT]; // deadline lists, oldest first
+    int n_conns;            // open connections
+    double t_limit_logged;  // the last "at the connection limit" line
+    double log_window;      // libmicrohttpd's messages: rate limit (start of the current second)
+    int log_in_window;      // messages printed in it
+    long log_suppressed;    // messages not printed since the last one that was
 };
 
 struct request {
@@ -136,6 +187,11 @@ struct request {
     char id[40];
     int ep, phase;
     int refs;         // MHD + scheduler (h->mu)
+    hconn *cn;        // its connection (h->mu; NULL once on_completed ran)
+    int queued;       // a response of ours was queued (MHD thread)
+    atomic_int cut;   // the watcher shut the connection down at the upload deadline (408 written)
+    int close_status; // the status recorded when the handler closes the connection without an answer
+    int n_parts;      // multipart parts seen
     double t_start;
     // first error found while receiving
     int err_status;
@@ -197,6 +253,12 @@ am_http_params am_http_default_params(void) {
         .patience = 1.0,
         .length_penalty = NAN,
         .drain_grace_s = 0,
+        .max_connections = 1024,
+        .max_connections_per_ip = 0,
+        .header_timeout_s = 30,
+        .upload_timeout_s = 300,
+        .max_header_bytes = (size_t)64 << 10,
+        .max_form_parts = 64,
     };
     return p;
 }
@@ -329,6 +391,93 @@ static void uploading_end_locked(am_http *h, request *rq) {
     h->n_uploading--;
 }
 
+// ---------------------------------------------------------------- connections and deadlines (h->mu held)
+static void dl_remove(am_http *h, hconn *c) {
+    if (c->list < 0) return;
+    const int l = c->list;
+    if (c->prev) c->prev->next = c->next;
+    else h->dl_head[l] = c->next;
+    if (c->next) c->next->prev = c->prev;
+    else h->dl_tail[l] = c->prev;
+    c->prev = c->next = NULL;
+    c->list = -1;
+}
+
+// Move c to `state`; onto the end of its deadline list when the state has a
+// timeout (one timeout per list: appending keeps the list in deadline order).
+static void conn_enter(am_http *h, hconn *c, int state, double now) {
+    dl_remove(h, c);
+    c->state = state;
+    c->since = now;
+    const int l = state == CONN_HEADERS ? DL_HEADERS : state == CONN_BODY ? DL_BODY : -1;
+    const double t = l == DL_HEADERS ? h->p.header_timeout_s : l == DL_BODY ? h->p.upload_timeout_s : 0;
+    if (l < 0 || !(t > 0)) return;
+    c->deadline = now + t;
+    c->list = l;
+    c->next = NULL;
+    c->prev = h->dl_tail[l];
+    if (c->prev) c->prev->next = c;
+    else h->dl_head[l] = c;
+    h->dl_tail[l] = c;
+}
+
+// A whole HTTP/1.1 error answer in OpenAI's shape written straight on a socket
+// (a deadline cut by the watcher, or a close from the handler while a body is
+// still arriving, where libmicrohttpd cannot queue one). Best effort, never
+// blocks: msg must need no JSON escaping.
+static void raw_error(int fd, int status, const char *reason, const char *code, const char *id, const char *msg) {
+    char body[512], out[1024];
+    const int nb = snprintf(body, sizeof body,
+                            "{\"error\":{\"message\":\"%s\",\"type\":\"invalid_request_error\",\"param\":null,"
+                            "\"code\":\"%s\"}}",
+                            msg, code);
+    if (fd < 0 || nb < 0 || (size_t)nb >= sizeof body) return;
+    const int n = snprintf(out, sizeof out,
+                           "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                           "Connection: close\r\n%s%s%s\r\n%s",
+                           status, reason, nb, id ? "X-Request-Id: " : "", id ? id : "", id ? "\r\n" : "", body);
+    if (n > 0 && (size_t)n < sizeof out && send(fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        // the client went away or stopped reading: the close says enough
+    }
+}
+
+// Shut down every connection whose deadline passed (h->mu held, so none has
+// been closed yet). A 408 goes out first unless the connection was answered
+// already (libmicrohttpd's own error), its client is gone, or it is a
+// kept-alive connection waiting for its next request. waited[] gets, for each
+// 408 written at the header deadline, how long the connection had waited (the
+// caller records them once the lock is released); at most cap of them.
+static int sweep_locked(am_http *h, double now, double *waited, int cap) {
+    int n = 0;
+    for (int l = 0; l < DL_COUNT; l++)
+        for (hconn *c; n < cap && (c = h->dl_head[l]) && c->deadline <= now;) {
+            dl_remove(h, c);
+            c->state = CONN_CUT;
+            char b;
+            const int answered = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_HTTP_STATUS) != NULL;
+            const int gone = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+            if (l == DL_HEADERS) {
+                h->counts.header_timeouts++;
+                if (!answered && !gone && !c->served) {
+                    char msg[160];
+                    snprintf(msg, sizeof msg, "the request headers did not arrive within %g s", h->p.header_timeout_s);
+                    raw_error(c->fd, 408, "Request Timeout", "header_timeout", NULL, msg);
+                    waited[n++] = now - c->since;
+                }
+            } else {
+                h->counts.upload_timeouts++;
+                if (!answered && !gone && c->rq) {
+                    char msg[160];
+                    snprintf(msg, sizeof msg, "the request body did not arrive within %g s", h->p.upload_timeout_s);
+                    raw_error(c->fd, 408, "Request Timeout", "upload_timeout", c->rq->id, msg);
+                    atomic_store(&c->rq->cut, 1); // on_completed records the 408
+                }
+            }
+            shutdown(c->fd, SHUT_RDWR); // libmicrohttpd reads the end of the stream and closes it
+        }
+    return n;
+}
+
 // ---------------------------------------------------------------- request contexts
 static void request_free(request *rq) {
     if (rq->pp) MHD_destroy_post_processor(rq->pp);
@@ -366,10 +515,35 @@ static request *request_new(am_http *h, struct MHD_Connection *conn, const char 
     snprintf(rq->url, sizeof rq->url, "%s", url ? url : "?");
     const unsigned long n = atomic_fetch_add(&h->next_rid, 1);
     snprintf(rq->id, sizeof rq->id, "req_%08lx%08lx", h->rid_seed & 0xffffffffUL, n & 0xffffffffUL);
+    const union MHD_ConnectionInfo *si = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    hconn *c = si ? si->socket_context : NULL;
     pthread_mutex_lock(&h->mu);
+    if (c && c->state == CONN_CUT) { // the watcher shut it down at the header deadline: the 408 went out
+        pthread_mutex_unlock(&h->mu);
+        free(rq);
+        return NULL;
+    }
     h->n_live++;
+    if (c) { // its headers are in: the upload deadline runs until the body is
+        rq->cn = c;
+        c->rq = rq;
+        conn_enter(h, c, CONN_BODY, rq->t_start);
+    }
     pthread_mutex_unlock(&h->mu);
     return rq;
+}
+
+// The request's whole body is in, or an answer is queued: no deadline runs
+// any more. Returns 1 when the watcher already cut the connection (the caller
+// then returns MHD_NO: libmicrohttpd closes it).
+static int conn_busy(request *rq) {
+    am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu);
+    hconn *c = rq->cn;
+    if (c && c->state == CONN_BODY) conn_enter(h, c, CONN_BUSY, am_time_s());
+    const int cut = c && c->state == CONN_CUT;
+    pthread_mutex_unlock(&h->mu);
+    return cut;
 }
 
 // Record the first error found while receiving (later ones are consequences).
@@ -387,6 +561,23 @@ static void set_err(request *rq, int status, const char *param, const char *code
 }
 
 // ---------------------------------------------------------------- responses
+static void count_locked(am_http *h, int ep, int status) {
+    h->counts.requests++;
+    if (status >= 400 && status < 500) h->counts.client_errors++;
+    if (status >= 500) h->counts.server_errors++;
+    if (status == 200 && (ep == EP_TRANSCRIBE || ep == EP_TRANSLATE)) h->counts.transcriptions_ok++;
+}
+
+// Count, time and log an answer given before any request's URL was known
+// (endpoint label "connection").
+static void record_conn(am_http *h, int status, double lat, const char *note) {
+    if (h->metrics) am_metrics_http(h->metrics, ep_label[EP_CONNECTION], status, lat);
+    pthread_mutex_lock(&h->mu);
+    count_locked(h, EP_CONNECTION, status);
+    pthread_mutex_unlock(&h->mu);
+    if (h->p.log_requests) fprintf(stderr, "amanuensis: - - %d %.1f ms - (%s)\n", status, 1e3 * lat, note);
+}
+
 // Count, time and log one answered request (once).
 static void record(request *rq, int status, const char *note) {
     if (rq->responded) return;
@@ -395,10 +586,7 @@ static void record(request *rq, int status, const char *note) {
     const double lat = am_time_s() - rq->t_start;
     if (h->metrics) am_metrics_http(h->metrics, ep_label[rq->ep], status, lat);
     pthread_mutex_lock(&h->mu);
-    h->counts.requests++;
-    if (status >= 400 && status < 500) h->counts.client_errors++;
-    if (status >= 500) h->counts.server_errors++;
-    if (status == 200 && (rq->ep == EP_TRANSCRIBE || rq->ep == EP_TRANSLATE)) h->counts.transcriptions_ok++;
+    count_locked(h, rq->ep, status);
     pthread_mutex_unlock(&h->mu);
     if (h->p.log_requests)
         fprintf(stderr, "amanuensis: %s %s %d %.1f ms %s%s%s%s\n", rq->method, rq->url, status, 1e3 * lat, rq->id,
@@ -409,6 +597,11 @@ static void record(request *rq, int status, const char *note) {
 static enum MHD_Result respond(request *rq, int status, const char *ctype, char *body, size_t len, int owned,
                                const char *hname, const char *hval, const char *note) {
     rq->phase = PH_ANSWERED;
+    rq->queued = 1;
+    if (conn_busy(rq)) { // cut at the upload deadline meanwhile: its 408 went out
+        if (owned) free(body);
+        return MHD_NO;
+    }
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r) {
@@ -555,6 +748,11 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
     // a new part: another key, or a value starting over (repeated key)
     if (!rq->part_open || strncmp(rq->part_key, key, sizeof rq->part_key - 1) || (off == 0 && rq->part_len > 0)) {
         part_close(rq);
+        if (++rq->n_parts > h->p.max_form_parts) {
+            set_err(rq, 400, NULL, "too_many_parts", "the form has more than %d multipart/form-data parts",
+                    h->p.max_form_parts);
+            return MHD_NO;
+        }
         part_open(rq, key, filename != NULL);
     }
     if (off != rq->part_len) {
@@ -623,6 +821,8 @@ static void *watcher_main(void *arg) {
     size_t cap = 0;
     pthread_mutex_lock(&h->mu);
     while (!h->stopping) {
+        double waited[64]; // connections cut at the header deadline with a 408
+        const int n_cut = sweep_locked(h, am_time_s(), waited, (int)AM_ARRAY_LEN(waited));
         size_t n = 0;
         if ((size_t)h->n_suspended > cap) {
             const size_t ncap = (size_t)h->n_suspended * 2;
@@ -642,6 +842,7 @@ static void *watcher_main(void *arg) {
             ids[n++] = rq->sched_id;
         }
         pthread_mutex_unlock(&h->mu);
+        for (int i = 0; i < n_cut; i++) record_conn(h, 408, waited[i], "header timeout");
         if (n > 0 && poll(pfd, (nfds_t)n, 0) > 0) {
             for (size_t i = 0; i < n; i++) {
                 const short ev = pfd[i].revents;
@@ -884,6 +1085,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static enum MHD_Result stream_begin(request *rq) {
     am_http *h = rq->h;
     rq->phase = PH_ANSWERED;
+    rq->queued = 1;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&h->mu);
     rq->fd = ci ? ci->connect_fd : -1;
@@ -1056,8 +1258,16 @@ static enum MHD_Result receive_body(request *rq, const char *data, size_t n) {
     const size_t limit = h->p.max_upload_bytes + BODY_SLACK;
     if (rq->body_bytes > limit)
         set_err(rq, 413, "file", "file_too_large", "the upload exceeds the limit of %zu bytes", h->p.max_upload_bytes);
-    // a chunked upload far beyond the limit: stop reading, close the connection
-    if (rq->body_bytes / 4 > limit) return MHD_NO;
+    // a chunked upload far beyond the limit: stop reading, close the connection (the 413 is written on the
+    // socket, as libmicrohttpd cannot queue an answer while a body arrives)
+    if (rq->body_bytes / 4 > limit) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        char msg[160];
+        snprintf(msg, sizeof msg, "the upload exceeds the limit of %zu bytes", h->p.max_upload_bytes);
+        if (ci) raw_error(ci->connect_fd, 413, "Payload Too Large", "file_too_large", rq->id, msg);
+        rq->close_status = 413;
+        return MHD_NO;
+    }
     if (!rq->err_status && rq->pp && MHD_post_process(rq->pp, data, n) != MHD_YES)
         set_err(rq, 400, NULL, "invalid_multipart", "malformed multipart/form-data body");
     if (rq->err_status && rq->audio) { // nothing more will be used
@@ -1074,6 +1284,7 @@ static enum MHD_Result finish_upload(request *rq) {
     pthread_mutex_lock(&h->mu);
     uploading_end_locked(h, rq);
     pthread_mutex_unlock(&h->mu);
+    if (conn_busy(rq)) return MHD_NO; // cut at the upload deadline (408 sent)
     if (rq->pp) {
         const int ok = MHD_destroy_post_processor(rq->pp) == MHD_YES;
         rq->pp = NULL;
@@ -1257,17 +1468,25 @@ static enum MHD_Result deliver(request *rq) {
 // ---------------------------------------------------------------- routing
 static int is_get(const char *m) { return !strcmp(m, "GET") || !strcmp(m, "HEAD"); }
 
+// The endpoint of a URL and the methods it allows.
+static int endpoint_of(const char *url, const char **allow) {
+    const char *a = "GET, HEAD";
+    int ep = EP_OTHER;
+    if (!strcmp(url, "/health")) ep = EP_HEALTH;
+    else if (!strcmp(url, "/ready")) ep = EP_READY;
+    else if (!strcmp(url, "/v1/audio/transcriptions")) ep = EP_TRANSCRIBE, a = "POST";
+    else if (!strcmp(url, "/v1/audio/translations")) ep = EP_TRANSLATE, a = "POST";
+    else if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) ep = EP_MODELS;
+    else if (!strcmp(url, "/stats/batching")) ep = EP_STATS;
+    else if (!strcmp(url, "/metrics")) ep = EP_METRICS;
+    if (allow) *allow = ep == EP_OTHER ? NULL : a;
+    return ep;
+}
+
 static enum MHD_Result route(request *rq, const char *url, const char *method) {
     am_http *h = rq->h;
     const char *allow = NULL;
-    if (!strcmp(url, "/health")) rq->ep = EP_HEALTH, allow = "GET, HEAD";
-    else if (!strcmp(url, "/ready")) rq->ep = EP_READY, allow = "GET, HEAD";
-    else if (!strcmp(url, "/v1/audio/transcriptions")) rq->ep = EP_TRANSCRIBE, allow = "POST";
-    else if (!strcmp(url, "/v1/audio/translations")) rq->ep = EP_TRANSLATE, allow = "POST";
-    else if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) rq->ep = EP_MODELS, allow = "GET, HEAD";
-    else if (!strcmp(url, "/stats/batching")) rq->ep = EP_STATS, allow = "GET, HEAD";
-    else if (!strcmp(url, "/metrics")) rq->ep = EP_METRICS, allow = "GET, HEAD";
-    else rq->ep = EP_OTHER;
+    rq->ep = endpoint_of(url, &allow);
     // auth: every endpoint but /health when keys are configured (the metrics optionally public)
     const int open = rq->ep == EP_HEALTH || (h->p.public_metrics && (rq->ep == EP_STATS || rq->ep == EP_METRICS));
     if (h->p.n_api_keys > 0 && !open) {
@@ -1309,21 +1528,30 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     request *rq = *con_cls;
     (void)version;
     if (!rq) {
+        // the headers are complete (NULL: cut at the header deadline meanwhile, or out of memory)
         if (!(rq = request_new(h, conn, method, url))) return MHD_NO;
         *con_cls = rq;
+        rq->ep = endpoint_of(url ? url : "", NULL);
+        const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        if (hs && hs->header_size > h->p.max_header_bytes) // answered at once: the connection closes after it
+            return respond_error(rq, 431, NULL, "header_too_large",
+                                 "the request line and headers (%zu bytes) exceed the limit of %zu bytes",
+                                 hs->header_size, h->p.max_header_bytes);
         // uploads are checked now, before their body is read; the rest once received
-        if (method && !strcmp(method, "POST") && url &&
-            (!strcmp(url, "/v1/audio/transcriptions") || !strcmp(url, "/v1/audio/translations")))
+        if (method && !strcmp(method, "POST") && (rq->ep == EP_TRANSCRIBE || rq->ep == EP_TRANSLATE))
             return route(rq, url, method);
         rq->phase = PH_DEFER;
         return MHD_YES;
     }
+    if (atomic_load(&rq->cut)) return MHD_NO; // cut at the upload deadline: its 408 went out
     switch (rq->phase) {
     case PH_DEFER:
         if (*upload_data_size) {
             rq->body_bytes += *upload_data_size;
             *upload_data_size = 0;
-            return rq->body_bytes > DISCARD_MAX ? MHD_NO : MHD_YES;
+            if (rq->body_bytes <= DISCARD_MAX) return MHD_YES;
+            rq->close_status = 413; // a body nobody asked for: stop reading it
+            return MHD_NO;
         }
         return route(rq, url ? url : "", method ? method : "");
     case PH_BODY:
@@ -1348,17 +1576,124 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         MHD_destroy_post_processor(rq->pp);
         rq->pp = NULL;
     }
-    if (!rq->responded)
-        record(rq, STATUS_CLIENT_GONE, toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle timeout" : "client gone");
     am_http *h = rq->h;
+    if (!rq->responded) {
+        if (!rq->queued && MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+            rq->responded = 1; // libmicrohttpd answered it (its log counts it under "connection")
+        else if (atomic_load(&rq->cut))
+            record(rq, 408, "upload timeout");
+        else if (rq->close_status)
+            record(rq, rq->close_status, "connection closed");
+        else if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && !rq->queued) {
+            // nothing arrived for idle_timeout_s in the middle of a request: say so before the close
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            char msg[160];
+            snprintf(msg, sizeof msg, "nothing arrived for %d s", h->p.idle_timeout_s);
+            if (ci) raw_error(ci->connect_fd, 408, "Request Timeout", "idle_timeout", rq->id, msg);
+            record(rq, 408, "idle timeout");
+        } else {
+            record(rq, STATUS_CLIENT_GONE,
+                   toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "idle timeout" : "client gone");
+        }
+    }
     pthread_mutex_lock(&h->mu); // defensive: a suspended request only ends after its resume
     uploading_end_locked(h, rq); // a client gone mid-upload
     unsuspend_locked(h, rq);
+    hconn *c = rq->cn; // the connection waits for its next request (keep-alive) or closes
+    if (c) {
+        c->rq = NULL;
+        c->served++;
+        if (c->state != CONN_CUT) conn_enter(h, c, CONN_HEADERS, am_time_s());
+    }
+    rq->cn = NULL;
     const int cancel = rq->submitted && !rq->done; // a stream whose client went away
     const uint64_t sid = rq->sched_id;
     pthread_mutex_unlock(&h->mu);
     if (cancel) am_sched_cancel(h->sched, sid);
     request_unref(rq, 0);
+}
+
+// ---------------------------------------------------------------- connections
+// libmicrohttpd's connection notifications (its polling thread): a context
+// per connection, on the header deadline from its accept; freed at its close
+// (before libmicrohttpd closes the socket: see sweep_locked).
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    am_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        hconn *c = calloc(1, sizeof *c);
+        *socket_context = c;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (c) {
+            c->mc = mc;
+            c->fd = ci ? ci->connect_fd : -1;
+            c->list = -1;
+        }
+        const double now = am_time_s();
+        pthread_mutex_lock(&h->mu);
+        const int n = ++h->n_conns;
+        if (c && c->fd >= 0) conn_enter(h, c, CONN_HEADERS, now);
+        else if (c) c->state = CONN_BUSY; // no socket to cut: libmicrohttpd's idle timeout only
+        int log_limit = 0;
+        if (n >= h->p.max_connections) {
+            h->counts.connection_limit_hits++;
+            log_limit = now - h->t_limit_logged >= 10.0;
+            if (log_limit) h->t_limit_logged = now;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (log_limit)
+            fprintf(stderr, "amanuensis: %d connections open: at the connection limit (--max-connections); new "
+                            "connections wait in the listen backlog\n", n);
+        return;
+    }
+    hconn *c = *socket_context;
+    *socket_context = NULL;
+    pthread_mutex_lock(&h->mu);
+    h->n_conns--;
+    if (c) {
+        dl_remove(h, c);
+        if (c->rq) c->rq->cn = NULL; // not reached: on_completed ran first
+    }
+    pthread_mutex_unlock(&h->mu);
+    free(c);
+}
+
+// libmicrohttpd's messages: printed (at most 5 a second; the rest are counted
+// and reported with the next one printed), and two of them counted: the
+// connections it closes at the per-address limit, and the error answers it
+// gives itself ("Error processing request (HTTP response code is N ...)":
+// unparseable or oversized request lines and headers), recorded under the
+// endpoint "connection" since no request reached the handler's routing.
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    am_http *h = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) msg[--len] = 0;
+    const char *at = strstr(msg, "HTTP response code is ");
+    const int status = at ? atoi(at + 22) : 0;
+    const int refused = strstr(msg, "reached connection limit") != NULL;
+    const double now = am_time_s();
+    pthread_mutex_lock(&h->mu);
+    if (refused) h->counts.connections_refused++;
+    if (now - h->log_window >= 1.0) {
+        h->log_window = now;
+        h->log_in_window = 0;
+    }
+    const int print = h->log_in_window++ < 5;
+    long suppressed = 0;
+    if (print) {
+        suppressed = h->log_suppressed;
+        h->log_suppressed = 0;
+    } else {
+        h->log_suppressed++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (print) {
+        if (suppressed) fprintf(stderr, "amanuensis: libmicrohttpd: (%ld messages not shown)\n", suppressed);
+        fprintf(stderr, "amanuensis: libmicrohttpd: %s\n", msg);
+    }
+    if (status >= 400 && status < 600) record_conn(h, status, 0, "answered by libmicrohttpd");
 }
 
 // ---------------------------------------------------------------- lifecycle
@@ -1381,7 +1716,10 @@ am_http *am_http_start(const am_http_params *p, am_sched *s, am_metrics *m, cons
     if (!s || !m || !model || !tok || p->port < 0 || p->port > 65535 || p->max_upload_bytes == 0 ||
         p->max_upload_bytes > ((size_t)1 << 40) || p->threads < 1 || p->threads > 256 || p->idle_timeout_s < 0 ||
         p->n_api_keys < 0 || (p->n_api_keys > 0 && !p->api_keys) || !(p->drain_grace_s >= 0) ||
-        p->drain_grace_s > 1e6) {
+        p->drain_grace_s > 1e6 || p->max_connections < 1 || p->max_connections_per_ip < 0 ||
+        !(p->header_timeout_s >= 0) || p->header_timeout_s > 1e6 || !(p->upload_timeout_s >= 0) ||
+        p->upload_timeout_s > 1e6 || p->max_header_bytes < 1 || p->max_header_bytes > ((size_t)1 << 30) ||
+        p->max_form_parts < 1) {
         am_set_error(AM_EINVAL, "invalid HTTP parameters");
         return NULL;
     }
@@ -1440,14 +1778,26 @@ am_http *am_http_start(const am_http_params *p, am_sched *s, am_metrics *m, cons
         am_set_error(AM_EINVAL, "cannot resolve bind address '%s': %s", h->host, gai_strerror(gai));
         goto fail;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    // poll(), not epoll: libmicrohttpd 0.9.75's edge-triggered epoll loop takes a short read for a drained
+    // socket, so a client's FIN that arrived together with its last bytes (a client that sends part of a
+    // request and closes) is never read: the connection sat in CLOSE-WAIT, its request unfinished and its
+    // slot taken, until a timeout. poll() is level-triggered and has no FD_SETSIZE limit.
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES ? MHD_USE_POLL : MHD_USE_AUTO;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    struct MHD_OptionItem opts[8];
+    struct MHD_OptionItem opts[12];
     int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, h}; // first: all messages
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)p->idle_timeout_s, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                        (intptr_t)(p->max_header_bytes + CONN_MEMORY_EXTRA), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)p->max_connections, NULL};
+    if (p->max_connections_per_ip > 0)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)p->max_connections_per_ip,
+                                            NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 256, NULL};
     if (p->threads > 1) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, p->threads, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};

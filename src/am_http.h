@@ -56,10 +56,15 @@
 //       "file") or empty file,
 //       undecodable audio (scheduler AM_EAUDIO, code "invalid_audio"), audio
 //       longer than the scheduler allows (AM_ERANGE, code "audio_too_long"),
-//       not multipart/form-data, malformed multipart
+//       not multipart/form-data, malformed multipart, more than max_form_parts
+//       parts (code too_many_parts)
 //   401 missing or wrong API key   404 unknown path   405 wrong method (Allow header)
+//   408 header / upload deadline passed, or nothing arrived for idle_timeout_s
+//       mid-request (codes header_timeout, upload_timeout, idle_timeout;
+//       written on the socket, which is then closed: see Limits)
 //   413 upload over the limit: Content-Length checked before reading, bytes
 //       counted while receiving (nothing buffered past the limit)
+//   431 request line and headers over max_header_bytes (code header_too_large)
 //   429 queue full (am_sched_submit AM_EFULL), with Retry-After: 1
 //   500 internal error   503 draining (AM_ESHUTDOWN / after am_http_begin_drain and its
 //       grace, params.drain_grace_s)
@@ -67,6 +72,41 @@
 //   499 is logged and counted (never seen by anyone) when the client went away.
 // Every response carries X-Request-Id; every request is logged on stderr
 // (method path status ms id) and recorded with am_metrics_http.
+//
+// Limits (am_http_params; every breach is answered, logged and counted):
+//   connections        max_connections open at once (more wait in the listen
+//                      backlog), max_connections_per_ip per client address
+//                      (more are closed at once, counted in
+//                      connections_refused; libmicrohttpd logs them).
+//   header timeout     a connection must deliver complete request headers
+//                      within header_timeout_s of its accept (or of the end of
+//                      its previous request): a total bound, so a client
+//                      sending a header byte every second is cut too. A watcher
+//                      thread sweeps the connections by deadline every 50 ms:
+//                      a fresh one gets 408 {"error": {"code":
+//                      "header_timeout"}} written on its socket and is shut
+//                      down, a kept-alive one is shut down without a word (a
+//                      408 there could be read as the answer to its next
+//                      request). Recorded under the endpoint label
+//                      "connection" (no URL is known yet).
+//   upload timeout     a request's body must be complete within
+//                      upload_timeout_s of its headers: 408 (code
+//                      "upload_timeout") written on the socket, which is shut
+//                      down, whether the body trickles or stalls.
+//   body size          413 by Content-Length before reading; a chunked body is
+//                      counted while received: 413 once complete, or the
+//                      connection closed (413 recorded, and written on the
+//                      socket) after 4x the limit.
+//   headers            431 (code "header_too_large") above max_header_bytes;
+//                      headers that do not even fit in the connection's memory
+//                      get libmicrohttpd's own 431 (414 for a huge URL, 400 for
+//                      a malformed request): HTML, not OpenAI's shape, but
+//                      counted under "connection" (seen through its log).
+//   multipart          400 (code "too_many_parts") above max_form_parts parts;
+//                      a text field above 16 KiB is a 400 naming it.
+//   idle               idle_timeout_s without a byte either way closes a
+//                      connection (libmicrohttpd's timeout; a suspended one
+//                      waiting for its transcription is exempt).
 //
 // Threading: libmicrohttpd's internal polling thread(s) parse requests; a
 // transcription is submitted to the scheduler and its connection suspended
@@ -118,6 +158,24 @@ typedef struct {
                                // upload is being received, at most AM_HTTP_GRACE_CAP times as long: the time a
                                // load balancer's health checks need to take the instance out of rotation
                                // (seconds; 0 = refuse new requests with 503 at once). Default 0.
+    // Limits against slow and abusive clients (see "Limits" above):
+    int max_connections;       // open connections at most (MHD_OPTION_CONNECTION_LIMIT, split evenly over the
+                               // polling threads); at the limit new connections are not accepted and wait in the
+                               // listen backlog (256), beyond which the kernel drops them. Each is one open file:
+                               // the caller fits it to RLIMIT_NOFILE. Default 1024.
+    int max_connections_per_ip; // open connections per client address (MHD_OPTION_PER_IP_CONNECTION_LIMIT): more
+                               // are accepted and closed at once; 0 = unlimited. Default 0 (a load balancer
+                               // connects from one address).
+    double header_timeout_s;   // seconds a connection has to deliver a request's complete headers, counted from
+                               // its accept or from the end of its previous request, in total (not reset by each
+                               // byte as idle_timeout_s is): then a fresh connection gets 408 and is closed, a
+                               // kept-alive one is closed. 0 = no limit. Default 30.
+    double upload_timeout_s;   // seconds a request has to deliver its whole body, counted from its complete
+                               // headers: then 408 and the connection is closed. 0 = no limit. Default 300.
+    size_t max_header_bytes;   // request line + headers at most, in bytes: 431 above it. The connection's memory
+                               // (MHD_OPTION_CONNECTION_MEMORY_LIMIT) is this + 192 KiB; headers that do not fit
+                               // in it get libmicrohttpd's own 431 (414 for the URL alone). Default 64 KiB.
+    int max_form_parts;        // multipart/form-data parts per request at most: 400 above it. Default 64.
 } am_http_params;
 
 am_http_params am_http_default_params(void);
@@ -130,6 +188,10 @@ typedef struct {
     long client_errors; // 4xx
     long server_errors; // 5xx
     long transcriptions_ok; // 200s on the transcription/translation endpoints
+    long header_timeouts;   // connections closed at the header timeout (408 or, kept alive, silently)
+    long upload_timeouts;   // requests cut at the upload timeout (408)
+    long connections_refused; // connections closed at once by the per-address limit
+    long connection_limit_hits; // times the open connections reached max_connections
 } am_http_counts;
 
 // Bind and start serving. Returns NULL (last error set: AM_EINVAL bad params,

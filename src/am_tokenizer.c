@@ -323,7 +323,9 @@ int am_tokenizer_encode(const am_tokenizer *t, const char *text, size_t len, int
         } else if (m < 0) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(m, msg, sizeof msg);
-            rc = am_set_error(AM_EINTERNAL, "regex match failed: %s", (const char *)msg);
+            // PCRE2_ERROR_NOMEMORY: its heap (backtracking frames) could not grow
+            rc = am_set_error(m == PCRE2_ERROR_NOMEMORY ? AM_ENOMEM : AM_EINTERNAL, "regex match failed: %s",
+                              (const char *)msg);
             goto fail;
         } else {
             const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -726,7 +728,8 @@ static int compile_regex(am_tokenizer *t) {
     if (!t->re) {
         PCRE2_UCHAR msg[128];
         pcre2_get_error_message(err, msg, sizeof msg);
-        return am_set_error(AM_EINTERNAL, "regex compile failed at %zu: %s", (size_t)at, (const char *)msg);
+        return am_set_error(err == PCRE2_ERROR_HEAP_FAILED ? AM_ENOMEM : AM_EINTERNAL, "regex compile failed at %zu: %s",
+                            (size_t)at, (const char *)msg);
     }
     (void)pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); // optional speed-up; the interpreter is the fallback
     return 0;

@@ -902,7 +902,11 @@ int am_engine_encode(am_engine *e, int max_enc) {
         }
         if (!best) break;
         slot *s = free_slot(e, am_decode_group_size(&best->p.decode));
-        if (!s) break;
+        if (!s && am_last_error_code() == AM_ENOMEM) { // its slot could not be made: the job fails, others go on
+            job_fail(best, AM_ENOMEM, am_last_error());
+            continue;
+        }
+        if (!s) break; // no slot free now (AM_EFULL): the window waits
         s->job = best;
         slots[n] = s;
         batch[n] = best;
@@ -910,7 +914,10 @@ int am_engine_encode(am_engine *e, int max_enc) {
         best->state = AM_JOB_DECODE; // reserved; started below
         n++;
     }
-    if (n == 0) return 0;
+    if (n == 0) {
+        prune_jobs(e); // jobs that failed above
+        return 0;
+    }
     double t0 = am_time_s();
     am_xkv *xkv[256];
     for (int i = 0; i < n; i++) xkv[i] = slots[i]->xkv;
@@ -938,7 +945,8 @@ int am_engine_encode(am_engine *e, int max_enc) {
 
 typedef struct {
     am_engine *e;
-    int rc; // the step's status: nonzero fails every window
+    int rc;        // the step's status: nonzero fails every window
+    char msg[256]; // its message (feed tasks run on other threads: their last error is not this one)
 } feed_ctx;
 
 // The alignment pass of slot s is over: words from its scores and logits rows
@@ -984,10 +992,14 @@ static void feed_task(void *ctx, int i) {
     const step_slot *a = &e->act[i];
     slot *s = &e->slots[a->slot];
     am_job *j = s->job;
-    const float *logits = e->logits + (size_t)a->logit0 * e->m->hp.n_vocab;
     int r;
-    if (fc->rc) r = fc->rc;
-    else if (s->aligning) r = finish_alignment(e, s, logits);
+    if (fc->rc) {
+        job_fail(j, fc->rc, fc->msg);
+        slot_release(s);
+        return;
+    }
+    const float *logits = e->logits + (size_t)a->logit0 * e->m->hp.n_vocab;
+    if (s->aligning) r = finish_alignment(e, s, logits);
     else {
         r = am_wdec_feed(s->wdec, (float *)logits);
         if (r == 0) return;
@@ -1048,24 +1060,25 @@ int am_engine_decode_step(am_engine *e) {
         prune_jobs(e);
         return 0;
     }
+    int rc = 0;
     if (n_logits > e->cap_logits) { // grows to the largest step seen (beams, alignment passes)
         am_free(e->logits);
         const size_t cap = AM_MAX(n_logits, (size_t)e->p.max_windows);
-        if (!(e->logits = am_alloc(cap * e->m->hp.n_vocab * sizeof(float)))) {
-            e->cap_logits = 0;
-            return am_set_error(AM_ENOMEM, "out of memory for logits");
-        }
-        e->cap_logits = cap;
+        e->cap_logits = 0;
+        if (!(e->logits = am_alloc(cap * e->m->hp.n_vocab * sizeof(float))))
+            rc = am_set_error(AM_ENOMEM, "out of memory for logits"); // the step's windows fail (below)
+        else e->cap_logits = cap;
     }
     double t0 = am_time_s();
     const am_step_options opts = {e->step_all, e->step_cap};
-    int rc = am_decoder_step_opts(e->dec, e->step_seqs, e->step_toks, e->step_n, k, &opts, e->logits);
+    if (!rc) rc = am_decoder_step_opts(e->dec, e->step_seqs, e->step_toks, e->step_n, k, &opts, e->logits);
     e->stats.decoder_s += am_time_s() - t0;
     e->stats.decoder_steps++;
     e->stats.decoder_rows += k;
     // token choice, filters, alignment and window bookkeeping per window, in
     // parallel (each window belongs to a different job)
-    feed_ctx fc = {e, rc};
+    feed_ctx fc = {.e = e, .rc = rc};
+    if (rc) snprintf(fc.msg, sizeof fc.msg, "%s", am_last_error());
     am_nn_parallel(n_act, feed_task, &fc);
     prune_jobs(e);
     return rc ? rc : k;

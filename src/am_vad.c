@@ -469,15 +469,22 @@ VAD_CLONES static void gemm_rows(float *const *restrict y, const float *const *r
 }
 
 // The logistic and tanh from e^-|x| only (am_nn_exp_nonpos: branch-free, so
-// the loops over them vectorize, and no overflow for any x).
+// the loops over them vectorize, and no overflow for any x). A NaN (a model
+// whose values overflow, or a NaN weight) never reaches am_nn_exp_nonpos,
+// whose domain is x <= 0 (its 2^n step shifts the NaN's bits: undefined
+// behaviour); it comes out as NaN, as expf would leave it.
 AM_INLINE float sigmoid_f(float x) {
-    const float e = am_nn_exp_nonpos(-fabsf(x)); // e^-|x|
-    return (x >= 0 ? 1.0f : e) / (1.0f + e);
+    const float a = -fabsf(x);
+    const float e = am_nn_exp_nonpos(a == a ? a : 0.0f); // e^-|x|
+    const float y = (x >= 0 ? 1.0f : e) / (1.0f + e);
+    return x == x ? y : x;
 }
 
 AM_INLINE float tanh_f(float x) {
-    const float e = am_nn_exp_nonpos(-2.0f * fabsf(x)); // e^-2|x|
-    return copysignf((1.0f - e) / (1.0f + e), x);
+    const float a = -2.0f * fabsf(x);
+    const float e = am_nn_exp_nonpos(a == a ? a : 0.0f); // e^-2|x|
+    const float y = copysignf((1.0f - e) / (1.0f + e), x);
+    return x == x ? y : x;
 }
 
 // One LSTM cell step (PyTorch's LSTMCell; gate order i, f, g, o) from the

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -422,6 +423,35 @@ static int serve_vad_model(const am_settings *s, const char **out) {
     return 0;
 }
 
+// Open files kept for everything but the HTTP connections (the listen socket,
+// the polling threads' wake-up pipes, the audio decoder's, logs).
+#define FD_RESERVE 64
+
+// Every HTTP connection is an open file: raise the soft RLIMIT_NOFILE to the
+// hard one when --max-connections needs it, else lower the limit to fit.
+static int fit_connections_to_fd_limit(int max_connections) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return max_connections;
+    const rlim_t need = (rlim_t)max_connections + FD_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need && rl.rlim_max > rl.rlim_cur) {
+        const rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            fprintf(stderr,
+                    "amanuensis: raised the open-file limit (RLIMIT_NOFILE) from %llu to %llu for %d connections\n",
+                    (unsigned long long)old, (unsigned long long)rl.rlim_cur, max_connections);
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return max_connections;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        const int fit = rl.rlim_cur > FD_RESERVE + 1 ? (int)(rl.rlim_cur - FD_RESERVE) : 1;
+        fprintf(stderr, "amanuensis: warning: the open-file limit %llu (hard %llu) holds %d connections: "
+                        "--max-connections lowered from %d to %d\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, fit, max_connections, fit);
+        return fit;
+    }
+    return max_connections;
+}
+
 static int serve_run(const am_settings *s) {
     int rc = 2;
     const char *model_path = s->model;
@@ -474,6 +504,12 @@ static int serve_run(const am_settings *s) {
     hp.public_metrics = s->public_metrics;
     hp.log_requests = !quiet;
     hp.drain_grace_s = drain_grace;
+    hp.max_connections = fit_connections_to_fd_limit((int)s->max_connections);
+    hp.max_connections_per_ip = (int)s->max_connections_per_ip;
+    hp.header_timeout_s = s->header_timeout;
+    hp.upload_timeout_s = s->upload_timeout;
+    hp.max_header_bytes = (size_t)s->max_header_kb << 10;
+    hp.max_form_parts = (int)s->max_form_parts;
 
     // SIGINT/SIGTERM: blocked in every thread created from here on and taken
     // by sigtimedwait below; the handler covers threads that existed before
@@ -519,6 +555,11 @@ static int serve_run(const am_settings *s) {
             m->name, am_model_is_multilingual(m) ? "multilingual" : "English-only", am_type_name(m->weight_type),
             1e3 * (am_time_s() - t0), sp.enable_batching ? "on" : "off", cfg.max_batch_size, cfg.max_wait_ms,
             cfg.max_windows, cfg.max_queue, upload_mb, timeout, drain_timeout, drain_grace, hp.threads, n_keys);
+    fprintf(stderr,
+            "amanuensis: client limits: %d connections (%d per address, 0 = any), header timeout %g s, upload "
+            "timeout %g s, headers %zu KiB, %d form parts\n",
+            hp.max_connections, hp.max_connections_per_ip, hp.header_timeout_s, hp.upload_timeout_s,
+            hp.max_header_bytes >> 10, hp.max_form_parts);
     if (hp.beam_size || hp.best_of || !isnan(hp.length_penalty) || (sp.alignment_heads && *sp.alignment_heads))
         fprintf(stderr,
                 "amanuensis: request defaults: beam_size %d (0 = greedy), best_of %d, patience %g, length_penalty %g; "
@@ -564,9 +605,11 @@ static int serve_run(const am_settings *s) {
     free(js);
     fprintf(stderr,
             "amanuensis: drained in %.2f s (%d request(s) cut off at the drain timeout); HTTP: %ld responses, %ld "
-            "transcriptions ok, %ld 4xx, %ld 5xx; scheduler: %.0f requests, %.0f batches, avg batch size %.2f, %.0f "
+            "transcriptions ok, %ld 4xx, %ld 5xx, %ld header / %ld upload timeouts, %ld connections refused, "
+            "connection limit reached %ld times; scheduler: %.0f requests, %.0f batches, avg batch size %.2f, %.0f "
             "errors, %.0f cancelled, %.0f timed out\n",
             am_time_s() - t_drain, cut, hc.requests, hc.transcriptions_ok, hc.client_errors, hc.server_errors,
+            hc.header_timeouts, hc.upload_timeouts, hc.connections_refused, hc.connection_limit_hits,
             json_number(stats, "total_requests"), json_number(stats, "total_batches"),
             json_number(stats, "avg_batch_size"), json_number(stats, "total_errors"), json_number(stats, "cancelled"),
             json_number(stats, "timed_out"));

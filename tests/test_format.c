@@ -772,6 +772,29 @@ static void test_split_utf8(const model_ctx *c) {
     SKIP_CASE("split utf-8", "no candidate string has a character split across tokens in this vocabulary");
 }
 
+// Found by fuzz/fuzz_format: include[]=logprobs over a segment holding a token
+// id outside the vocabulary (here -1, with its logprob) failed with AM_ENOMEM
+// "out of memory rendering the transcript"; the error is now the tokenizer's
+// AM_ERANGE naming the id, and nothing is returned.
+static void test_fuzz_logprobs_bad_id(const model_ctx *c) {
+    int32_t toks[] = {50363, 1375, -1, 50463};
+    float lps[] = {-0.1f, -0.2f, -0.3f, -0.4f};
+    am_segment seg = {.start = 0.0, .end = 2.0, .text = " So", .tokens = toks, .n_tokens = 4, .token_logprobs = lps};
+    am_transcript tr = {.language = "en", .duration = 2.0, .text = " So", .segments = &seg, .n_segments = 1};
+    const am_format_extra x = {.logprobs = c->tok};
+    char *out = (char *)"untouched";
+    am_set_error(AM_OK, "%s", "");
+    const int rc = am_format_render(&tr, AM_FMT_JSON, &x, &out, NULL);
+    CHECKF(rc == AM_ERANGE, "logprobs of token -1: rc %d (%s), want AM_ERANGE", rc, am_last_error());
+    CHECKF(strstr(am_last_error(), "-1") != NULL, "the message names the id: '%s'", am_last_error());
+    CHECK(out != NULL && !strcmp(out, "untouched"));
+    // without logprobs (and in verbose_json, which has none) the same transcript renders
+    char *ok = render(&tr, AM_FMT_JSON, NULL);
+    free(ok);
+    ok = render(&tr, AM_FMT_VERBOSE_JSON, &x);
+    free(ok);
+}
+
 // One real transcript (jfk.wav, greedy) rendered in every format.
 static void test_real(const model_ctx *c) {
     char path[1024];
@@ -837,6 +860,7 @@ int main(void) {
     model_ctx c;
     if (load_model(&c)) {
         test_split_utf8(&c);
+        test_fuzz_logprobs_bad_id(&c);
         test_real(&c);
     }
     free_model(&c);

@@ -28,6 +28,7 @@
 //               overlap, and parameter validation.
 // 6. speed      10 minutes of speech (release builds): frames per second, real-time factor.
 // 7. cli        `amanuensis vad` prints the golden segments; bad options exit 2.
+// 8. fuzz       regressions found by fuzz/fuzz_vad_model (NaN / inf in a model's values).
 //
 // Without the VAD model (shared/fixtures/ggml-silero-v6.2.0.bin; tests/data
 // does not carry it) the model cases are skipped and the program exits 77
@@ -965,6 +966,54 @@ static void section_chunks(void) {
     CHECK(am_vad_chunks(NULL, 5, total, 30, &c, &n) == AM_EINVAL);
 }
 
+// ---------------------------------------------------------------- fuzz regressions
+// Found by fuzz/fuzz_vad_model: a model holding a NaN (here the output bias
+// "_model.decoder.decoder.2.bias", 4 bytes 00 00 c0 7f) made sigmoid_f hand
+// am_nn_exp_nonpos a NaN, whose 2^n step then left-shifted a negative int
+// (undefined behaviour: UBSan aborts under make test-asan). Such a model loads
+// (whisper.cpp reads it too) and its probabilities are NaN, as expf gives;
+// infinite biases saturate to 1 and 0. Also a NaN in the LSTM bias (tanh_f).
+static void section_fuzz_regressions(const float *x, size_t n) {
+    const file_tensor *ob = tensor("_model.decoder.decoder.2.bias");
+    const file_tensor *bih = tensor("_model.decoder.rnn.bias_ih");
+    CHECK(ob && ob->type == 0 && ob->bytes == 4 && bih && bih->type == 0);
+    if (!ob || !bih || ob->bytes != 4 || n < 3 * AM_VAD_FRAME) return;
+    static const struct {
+        uint32_t bits;
+        int lstm; // set every LSTM input bias instead of the output bias
+        const char *what;
+    } cases[] = {{0x7fc00000u, 0, "NaN output bias"}, {0xffc00000u, 0, "-NaN output bias"},
+                 {0x7f800000u, 0, "+inf output bias"}, {0xff800000u, 0, "-inf output bias"},
+                 {0x7fc00000u, 1, "NaN LSTM bias"}};
+    for (size_t k = 0; k < AM_ARRAY_LEN(cases); k++) {
+        uint8_t *b = malloc(g_size);
+        memcpy(b, g_file, g_size);
+        const size_t at = cases[k].lstm ? bih->data : ob->data, count = cases[k].lstm ? bih->bytes / 4 : 1;
+        for (size_t i = 0; i < count; i++) memcpy(b + at + 4 * i, &cases[k].bits, 4);
+        am_vad_model *m = load_copy(b, g_size);
+        free(b);
+        CHECKF(m != NULL, "%s: %s", cases[k].what, am_last_error());
+        if (!m) continue;
+        float probs[3];
+        CHECK(am_vad_probs(m, x, 3 * AM_VAD_FRAME, probs) == 0);
+        for (int f = 0; f < 3; f++) {
+            const int want_nan = cases[k].bits != 0x7f800000u && cases[k].bits != 0xff800000u;
+            const float want = cases[k].bits == 0x7f800000u ? 1.0f : 0.0f;
+            if (cases[k].lstm) // NaN state; the ReLU after the LSTM maps it to 0
+                CHECKF(isnan(probs[f]) || (probs[f] >= 0.0f && probs[f] <= 1.0f), "%s: frame %d probability %g",
+                       cases[k].what, f, (double)probs[f]);
+            else
+                CHECKF(want_nan ? isnan(probs[f]) : probs[f] == want, "%s: frame %d probability %g", cases[k].what, f,
+                       (double)probs[f]);
+        }
+        am_vad_segment *seg = NULL;
+        size_t n_seg = 99;
+        CHECK(am_vad_detect(m, x, 3 * AM_VAD_FRAME, NULL, &seg, &n_seg) == 0);
+        am_vad_segments_free(seg);
+        am_vad_model_free(m);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const double t0 = am_time_s();
@@ -989,6 +1038,7 @@ int main(void) {
     if (jfk) {
         section_reference(jfk, n_jfk);
         section_audio(jfk, n_jfk);
+        section_fuzz_regressions(jfk, n_jfk);
     } else {
         SKIP_CASE("reference/audio", "audio/jfk.wav not found");
     }
