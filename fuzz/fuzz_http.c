@@ -6,9 +6,11 @@
 // streaming, transcription and every response format run.
 //
 // Server settings keep valid audio cheap: at most 1 s of audio, a 3 s request
-// deadline, 2 decoding windows, an upload limit of 256 KiB (413 reachable),
-// one API key "sk-fuzz" (the seeds send it as the openai SDK does; requests
-// without it exercise the 401 path), no request log.
+// deadline, 2 decoding windows, an upload limit of 256 KiB (413 reachable), a
+// 1 s idle timeout, one API key "sk-fuzz" (the seeds send it as the openai SDK
+// does; requests without it exercise the 401 path), no request log. The tiny.en
+// fixture is random and never ends a window early, so a valid request costs
+// about 1 s (with temperature_inc=0; with fallback it runs into the deadline).
 //
 // Mutation: a custom mutator keeps most requests' Content-Length consistent
 // with their body (see LLVMFuzzerCustomMutator).

@@ -29,6 +29,11 @@
 #define FLUSH_CHUNK 4096       // samples; output chunk while flushing swr
 #define MAX_DRAIN_ERRORS 64    // consecutive decode errors before a drain gives up
 #define MAX_CALL_OUTPUT 65536  // samples; bound on one swr call's output (low input rates)
+// Hz; higher input rates are refused. swr's filter bank grows with the input/output
+// rate ratio times its phase count (up to 1024): a header claiming ~1 GHz made a
+// 78-byte upload allocate and zero 1.1 GB (found by fuzz/fuzz_audio). No real
+// audio comes faster; at this rate the filter bank stays under ~7 MB.
+#define MAX_INPUT_RATE 768000
 
 // ---------------------------------------------------------------- params
 am_audio_params am_audio_default_params(void) {
@@ -226,6 +231,11 @@ static int on_frame(conv *c, const AVFrame *f) {
         goto fail;
     }
     if (f->nb_samples <= 0) goto fail;
+    if (f->sample_rate > MAX_INPUT_RATE) {
+        rc = am_set_error(AM_EAUDIO, "%s: sample rate %d Hz is not supported (at most %d Hz)", c->what,
+                          f->sample_rate, MAX_INPUT_RATE);
+        goto fail;
+    }
     // Like the ffmpeg CLI (guess_layout_max = INT_MAX): no layout -> default for the count.
     if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
         av_channel_layout_default(&layout, nch);

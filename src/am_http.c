@@ -329,7 +329,7 @@ int am_http_parse_chunking(const char *v, int *chunking, am_vad_params *vad, cha
         const double x = it->valuedouble;
         if (!strcmp(k, "type")) continue;
         if (!strcmp(k, "threshold")) {
-            if (!cJSON_IsNumber(it) || !(x > 0 && x < 1)) {
+            if (!cJSON_IsNumber(it) || !((float)x > 0.0f && (float)x < 1.0f)) { // as the VAD stores it
                 snprintf(msg, cap, "chunking_strategy.threshold must be a number between 0 and 1 (exclusive)");
                 goto done;
             }

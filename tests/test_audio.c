@@ -1,7 +1,8 @@
 // test_audio.c — am_audio: decoding from file and memory, sample counts against
 // the reference (golden.json), bit-exactness on 16 kHz PCM, rate/channel
 // conversion, every encoder Debian's libavcodec has (round trip through
-// libavformat in memory), bad input, max_seconds and concurrent use.
+// libavformat in memory), bad input, max_seconds and concurrent use; inputs
+// fuzz/fuzz_audio found (test_fuzz_*).
 #include "am_audio.h"
 #include "am_test.h"
 
@@ -12,6 +13,7 @@
 #include <libavutil/log.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define PI 3.14159265358979323846
@@ -290,6 +292,44 @@ static void test_wav_low_rate(void) {
     CHECKF(rc == AM_ERANGE && s == NULL && n == 0, "100 Hz limited: rc=%d", rc);
     free(wav);
     free(pcm);
+}
+
+// Found by fuzz/fuzz_audio: a 78-byte A-law WAV whose header claims 1073749824 Hz
+// made swr_init allocate and zero a 1.1 GB filter bank (the filter grows with the
+// rate ratio): a tiny upload costing the server a gigabyte. Input rates above
+// 768 kHz are now refused (AM_EAUDIO naming the rate) before any resampler is
+// built; 768 kHz itself still decodes.
+static void test_fuzz_huge_rate(void) {
+    ran_any = 1;
+    static const uint8_t wav[78] = {
+        0x52, 0x49, 0x46, 0x46, 0x24, 0x04, 0x00, 0x00, 0x57, 0x41, 0x56, 0x45, 0x66, 0x6d, 0x74, 0x20, 0x10,
+        0x00, 0x00, 0x00, 0x06, 0x00, 0x01, 0x00, 0x40, 0x1f, 0x00, 0x40, 0x00, 0x01, 0x00, 0x08, 0x00, 0x64,
+        0x61, 0x74, 0x64, 0x61, 0x74, 0x61, 0x00, 0x04, 0x00, 0x00, 0x2e, 0xf9, 0xc8, 0xf9, 0x93, 0x05, 0xf5,
+        0x6b, 0xf4, 0xb5, 0xf6, 0x07, 0xfc, 0xc3, 0xfb, 0xe8, 0x42, 0x07, 0x41, 0x08, 0x27, 0xab, 0x0b, 0xfc,
+        0x09, 0xbb, 0x09, 0x0d, 0x08, 0xfb, 0x04, 0x11, 0x03, 0x44};
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    float *s = (float *)&s;
+    size_t n = 99;
+    int rc = am_audio_decode_memory(wav, sizeof wav, NULL, &s, &n);
+    getrusage(RUSAGE_SELF, &after);
+    CHECKF(rc == AM_EAUDIO && s == NULL && n == 0, "1 GHz A-law: rc=%d n=%zu %s", rc, n, am_last_error());
+    CHECKF(strstr(am_last_error(), "1073749824 Hz") != NULL, "1 GHz A-law: message '%s'", am_last_error());
+    CHECKF(after.ru_maxrss - before.ru_maxrss < 256 * 1024, "1 GHz A-law: peak memory grew by %ld MB",
+           (after.ru_maxrss - before.ru_maxrss) / 1024);
+    // the limit itself: 768000 Hz decodes (to 16 kHz), 768001 Hz is refused
+    int16_t pcm[4800];
+    for (int i = 0; i < 4800; i++) pcm[i] = to_s16(0.25 * sin(i * 0.01));
+    static const int rates[2] = {768000, 768001};
+    for (int k = 0; k < 2; k++) {
+        size_t size;
+        uint8_t *w = make_wav(rates[k], 1, pcm, 4800, &size);
+        rc = am_audio_decode_memory(w, size, NULL, &s, &n);
+        if (k == 0) CHECKF(rc == 0 && n == 100, "768 kHz: rc=%d n=%zu %s", rc, n, am_last_error());
+        else CHECKF(rc == AM_EAUDIO && s == NULL, "768001 Hz: rc=%d %s", rc, am_last_error());
+        am_audio_free(s);
+        free(w);
+    }
 }
 
 // ---------------------------------------------------------------- encoder round trips
@@ -735,6 +775,7 @@ int main(void) {
     test_wav_16k_exact();
     test_wav_8k_stereo();
     test_wav_low_rate();
+    test_fuzz_huge_rate();
     test_encoded_formats();
     test_errors();
     test_threads();

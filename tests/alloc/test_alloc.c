@@ -232,14 +232,15 @@ static void run_path(const path_def *pd, int sticky) {
     const long points = st.points;
     const long budget = g_full ? LONG_MAX / 4 : pd->max_runs > 0 && !getenv("ALLOC_MAX_RUNS") ? pd->max_runs : g_max_runs;
     const long exhaustive = g_full ? LONG_MAX / 4 : AM_MIN(sticky ? budget / 3 : g_exhaustive, budget / 2);
+    const long tail = g_full ? 0 : AM_MIN(g_tail, budget / 3);
     long stride = 1;
-    if (points > budget) stride = AM_MAX(1, (points - exhaustive) / AM_MAX(1, budget - exhaustive - g_tail));
+    if (points > budget) stride = AM_MAX(1, (points - exhaustive) / AM_MAX(1, budget - exhaustive - tail));
     long n = getenv("ALLOC_FROM") ? AM_MAX(1, atol(getenv("ALLOC_FROM"))) : 1; // resume a long path
     for (;;) {
         if (!run_once(pd, n, sticky, &st, &rc)) break; // reached the end without a failure
         if (n < exhaustive || stride == 1) n++;
-        else if (n < points - g_tail && n + stride >= points - g_tail) n = points - g_tail;
-        else if (n >= points - g_tail) n++;
+        else if (n < points - tail && n + stride >= points - tail) n = points - tail;
+        else if (n >= points - tail) n++;
         else n += stride;
     }
     const char *names[16] = {"other", "EINVAL", "ENOMEM", "EIO", "EFORMAT", "EAUDIO", "ERANGE", "EUNSUPPORTED",
