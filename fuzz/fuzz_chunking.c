@@ -8,13 +8,8 @@
 // leaves a non-empty NUL-terminated message, also when the message buffer is
 // tiny (an exact-size heap block, so ASan sees any write past it).
 //
-// KNOWN (src/am_http.c, reported, not ours to fix here): a threshold inside
-// (0, 1) as a double that rounds to 0 or 1 as a float (0.99999999999, 1e-50) is
-// accepted and then refused by the scheduler (a 400 naming no field). The
-// exemption in parse_once keeps the target fuzzing past it; delete it once
-// am_http_parse_chunking checks the float it stores.
-//
-// Corpus: fuzz/corpus/chunking (JSON objects as OpenAI documents them);
+// Corpus: fuzz/corpus/chunking (regress-*: its first finding, a threshold
+// inside (0, 1) as a double that rounds to 0 or 1 as the float the VAD stores) (JSON objects as OpenAI documents them);
 // dictionary: fuzz/chunking.dict.
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,7 +32,6 @@ static void parse_once(const char *v, size_t cap) {
     FZ_ASSERT(rc == 0 || rc == -1, "rc %d", rc);
     if (rc == 0) {
         FZ_ASSERT(chunking == AM_CHUNK_VAD || chunking == AM_CHUNK_SEEK, "chunking %d", chunking);
-        if (vad.threshold == 0.0f || vad.threshold == 1.0f) vad.threshold = 0.5f; // KNOWN, see above
         FZ_ASSERT(am_vad_check_params(&vad) == 0, "accepted '%.200s' but the VAD parameters are invalid: %s", v,
                   am_last_error());
     } else if (cap) {

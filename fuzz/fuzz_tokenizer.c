@@ -223,10 +223,14 @@ static void as_language(const am_tokenizer *t, const uint8_t *data, size_t size)
     else FZ_ASSERT(id == sp->lang_begin + idx && am_tokenizer_is_special(t, id), "lang_token('%s') = %d", s, id);
     int32_t sot[3];
     const int k = am_tokenizer_sot_sequence(t, s, size & 1, sot);
-    if (!sp->is_multilingual) FZ_ASSERT(k == 1 && sot[0] == sp->sot, "sot_sequence English-only: %d", k);
-    else if (id < 0) FZ_ASSERT(k == id, "sot_sequence('%s') = %d", s, k);
-    else FZ_ASSERT(k == 3 && sot[0] == sp->sot && sot[1] == id && sot[2] == ((size & 1) ? sp->translate : sp->transcribe),
-                   "sot_sequence('%s')", s);
+    if (!sp->is_multilingual) {
+        FZ_ASSERT(k == 1 && sot[0] == sp->sot, "sot_sequence English-only: %d", k);
+    } else if (id < 0) {
+        FZ_ASSERT(k == id, "sot_sequence('%s') = %d", s, k);
+    } else {
+        const int32_t task = (size & 1) ? sp->translate : sp->transcribe;
+        FZ_ASSERT(k == 3 && sot[0] == sp->sot && sot[1] == id && sot[2] == task, "sot_sequence('%s')", s);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

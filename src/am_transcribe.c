@@ -365,7 +365,7 @@ static int job_begin_window(am_job *j, am_wdec *w, am_seq *const *seqs, int n_se
     am_wdec_window win = {
         .language = j->language[0] ? j->language : NULL,
         .translate = j->p.translate,
-        .prompt = j->all_tokens + j->prompt_reset_since,
+        .prompt = j->all_tokens ? j->all_tokens + j->prompt_reset_since : NULL, // no prompt yet: NULL, not NULL + 0
         .n_prompt = j->n_all - j->prompt_reset_since,
         .seed_mix = (uint64_t)j->window_index++,
         .detect_only = j->window_kind == WIN_DETECT,
