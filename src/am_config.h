@@ -169,6 +169,10 @@ typedef struct {
                             // 1..65536. Default 64.
     int64_t max_form_parts; // --max-form-parts / AMANUENSIS_MAX_FORM_PARTS: multipart parts per request,
                             // 1..1e6. Default 64.
+    size_t upload_memory_bytes; // --upload-memory-mb / AMANUENSIS_UPLOAD_MEMORY_MB: uploads being received,
+                            // together, bytes (given in MiB, 0..1e7; 0 = unlimited). Default 2048 MiB.
+    int64_t audio_memory_mb; // --audio-memory-mb / AMANUENSIS_AUDIO_MEMORY_MB: admitted requests' audio, MiB,
+                            // 0..1e7 (0 = unlimited). Default 2048.
     int vad;                // --vad / AMANUENSIS_VAD: VAD chunking by default. Default 0.
     // serve (--vad-model) and vad (-m, --model)
     char *vad_model;        // AMANUENSIS_VAD_MODEL: the Silero VAD ggml file. Default

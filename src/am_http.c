@@ -109,6 +109,7 @@ enum {
     PART_FILE = F_COUNT,
     PART_GRANULARITY,  // timestamp_granularities[] (repeated)
     PART_INCLUDE,      // include[] (repeated)
+    PART_CHUNKING_KEY, // chunking_strategy[KEY]: the object as OpenAI's SDKs flatten it into form fields
     PART_UNSUPPORTED,  // fields OpenAI accepts that this server cannot honour: a 400 naming them
 };
 static const char *const unsupported_fields[] = {"known_speaker_names[]", "known_speaker_names",
@@ -165,6 +166,7 @@ struct am_http {
     double t_drain;       // am_http_begin_drain
     double t_last_upload; // the last transcription request accepted
     int n_uploading;      // accepted requests whose body is still being received
+    size_t upload_held;   // bytes of the requests' upload buffers (rq->audio_cap summed)
     pthread_t watcher;
     int watcher_started;
     am_http_counts counts;
@@ -206,6 +208,7 @@ struct request {
     char *fields[F_COUNT];
     int gran_word, gran_segment; // timestamp_granularities[] values seen
     int inc_logprobs;            // include[]=logprobs seen
+    cJSON *chunking_keys;        // chunking_strategy[KEY] fields seen, as one object (NULL: none)
     int header_priority, has_header_priority;
     // current multipart part
     int part_open, part_kind;
@@ -259,6 +262,7 @@ am_http_params am_http_default_params(void) {
         .upload_timeout_s = 300,
         .max_header_bytes = (size_t)64 << 10,
         .max_form_parts = 64,
+        .upload_memory_bytes = (size_t)2 << 30,
     };
     return p;
 }
@@ -483,6 +487,7 @@ static void request_free(request *rq) {
     if (rq->pp) MHD_destroy_post_processor(rq->pp);
     free(rq->audio);
     free(rq->part_buf);
+    cJSON_Delete(rq->chunking_keys);
     for (int i = 0; i < F_COUNT; i++) free(rq->fields[i]);
     am_job_free(rq->job);
     free(rq->sse);
@@ -496,7 +501,11 @@ static void request_unref(request *rq, int pending_done) {
     pthread_mutex_lock(&h->mu);
     if (pending_done) h->n_pending--;
     const int last = --rq->refs == 0;
-    if (last) h->n_live--;
+    if (last) {
+        h->n_live--;
+        h->upload_held -= rq->audio_cap;
+        rq->audio_cap = 0;
+    }
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     if (last) request_free(rq);
@@ -653,8 +662,9 @@ static enum MHD_Result respond_error(request *rq, int status, const char *param,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    const char *hname = status == 429 ? "Retry-After" : status == 401 ? "WWW-Authenticate" : NULL;
-    const char *hval = status == 429 ? "1" : status == 401 ? "Bearer" : NULL;
+    const int retry = status == 429 || status == 503;
+    const char *hname = retry ? "Retry-After" : status == 401 ? "WWW-Authenticate" : NULL;
+    const char *hval = retry ? "1" : status == 401 ? "Bearer" : NULL;
     return respond_error_h(rq, status, hname, hval, param, code, msg);
 }
 
@@ -689,6 +699,20 @@ static void part_close(request *rq) {
         free(v);
         return;
     }
+    if (kind == PART_CHUNKING_KEY) { // chunking_strategy[KEY]=VALUE: a number where it reads as one
+        trim(v);
+        char name[sizeof rq->part_key];
+        snprintf(name, sizeof name, "%.*s", (int)strlen(rq->part_key) - 19, rq->part_key + 18);
+        char *end = NULL;
+        const double x = *v ? strtod(v, &end) : 0;
+        if (!rq->chunking_keys) rq->chunking_keys = cJSON_CreateObject();
+        if (rq->chunking_keys) cJSON_DeleteItemFromObjectCaseSensitive(rq->chunking_keys, name);
+        if (!rq->chunking_keys || !(end && !*end && isfinite(x) ? cJSON_AddNumberToObject(rq->chunking_keys, name, x)
+                                                                 : cJSON_AddStringToObject(rq->chunking_keys, name, v)))
+            set_err(rq, 500, NULL, "out_of_memory", "out of memory");
+        free(v);
+        return;
+    }
     if (kind == PART_UNSUPPORTED) { // param: the static name (part_key changes with the next part)
         const char *name = unsupported_fields[0];
         for (size_t i = 0; i < AM_ARRAY_LEN(unsupported_fields); i++)
@@ -713,6 +737,8 @@ static void part_open(request *rq, const char *key, int is_file) {
         rq->part_kind = PART_GRANULARITY;
     else if (!strcmp(key, "include[]") || !strcmp(key, "include"))
         rq->part_kind = PART_INCLUDE;
+    else if (!strncmp(key, "chunking_strategy[", 18) && key[strlen(key) - 1] == ']' && !is_file)
+        rq->part_kind = PART_CHUNKING_KEY;
     else if (!is_file)
         for (int i = 0; i < F_COUNT; i++)
             if (!strcmp(key, field_names[i])) rq->part_kind = i;
@@ -724,17 +750,58 @@ static void part_open(request *rq, const char *key, int is_file) {
     }
 }
 
+// The capacity a buffer of `cap` bytes grows to for `need` bytes: doubling, at most `limit` (or need).
+static size_t grown_cap(size_t cap, size_t need, size_t limit) {
+    size_t ncap = cap ? cap : 4096;
+    while (ncap < need) ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    if (ncap > limit) ncap = limit > need ? limit : need;
+    return ncap;
+}
+
 static int grow(void *pp, size_t *cap, size_t need, size_t limit) {
     unsigned char **p = pp;
     if (need <= *cap) return 0;
-    size_t ncap = *cap ? *cap : 4096;
-    while (ncap < need) ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    if (ncap > limit) ncap = limit > need ? limit : need;
+    const size_t ncap = grown_cap(*cap, need, limit);
     unsigned char *n = realloc(*p, ncap);
     if (!n) return -1;
     *p = n;
     *cap = ncap;
     return 0;
+}
+
+// Grow the upload buffer to `need` bytes within params.upload_memory_bytes
+// (the other requests' buffers count; a buffer alone may always grow to the
+// upload limit). 0, AM_ENOMEM, or AM_EFULL over the budget.
+static int grow_audio(request *rq, size_t need) {
+    am_http *h = rq->h;
+    if (need <= rq->audio_cap) return 0;
+    const size_t ncap = grown_cap(rq->audio_cap, need, h->p.max_upload_bytes);
+    const size_t delta = ncap - rq->audio_cap, budget = h->p.upload_memory_bytes;
+    pthread_mutex_lock(&h->mu);
+    const int over = budget && h->upload_held > rq->audio_cap && h->upload_held + delta > budget;
+    if (!over) h->upload_held += delta;
+    pthread_mutex_unlock(&h->mu);
+    if (over) return AM_EFULL;
+    unsigned char *n = realloc(rq->audio, ncap);
+    pthread_mutex_lock(&h->mu);
+    if (n) rq->audio_cap = ncap;
+    else h->upload_held -= delta;
+    pthread_mutex_unlock(&h->mu);
+    if (!n) return AM_ENOMEM;
+    rq->audio = n;
+    return 0;
+}
+
+// Free the upload buffer (and its share of the budget).
+static void release_audio(request *rq) {
+    am_http *h = rq->h;
+    pthread_mutex_lock(&h->mu);
+    h->upload_held -= rq->audio_cap;
+    rq->audio_cap = 0;
+    pthread_mutex_unlock(&h->mu);
+    free(rq->audio);
+    rq->audio = NULL;
+    rq->audio_len = 0;
 }
 
 static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
@@ -766,7 +833,12 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
                     h->p.max_upload_bytes);
             return MHD_NO;
         }
-        if (grow(&rq->audio, &rq->audio_cap, rq->audio_len + size, h->p.max_upload_bytes)) {
+        const int g = grow_audio(rq, rq->audio_len + size);
+        if (g == AM_EFULL) {
+            set_err(rq, 429, NULL, "queue_full", "the server is receiving too many uploads; retry later");
+            return MHD_NO;
+        }
+        if (g) {
             set_err(rq, 500, NULL, "out_of_memory", "out of memory for the upload");
             return MHD_NO;
         }
@@ -774,7 +846,10 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
         rq->audio_len += size;
     } else if (rq->part_kind >= 0) {
         if (rq->part_len + size > FIELD_MAX) {
-            set_err(rq, 400, rq->part_kind < F_COUNT ? field_names[rq->part_kind] : rq->part_kind == PART_INCLUDE ? "include" : "timestamp_granularities", "invalid_value",
+            set_err(rq, 400, rq->part_kind < F_COUNT                ? field_names[rq->part_kind]
+                    : rq->part_kind == PART_INCLUDE       ? "include"
+                    : rq->part_kind == PART_CHUNKING_KEY  ? "chunking_strategy"
+                                                          : "timestamp_granularities", "invalid_value",
                     "form field '%s' is too long (limit %d bytes)", rq->part_key, FIELD_MAX);
             return MHD_NO;
         }
@@ -884,6 +959,7 @@ static void failure_of(const request *rq, failure *e) {
     case AM_ERANGE: e->status = 400, e->param = "file", e->code = "audio_too_long"; break;
     case AM_EINVAL: e->status = 400, e->code = "invalid_value"; break;
     case AM_ECANCELED: e->status = STATUS_CLIENT_GONE, e->code = "cancelled"; break;
+    case AM_EFULL: e->status = 429, e->code = "queue_full"; break; // the audio memory budget, after decoding
     case AM_ETIMEDOUT:
         e->status = 504, e->code = "timeout";
         snprintf(e->msg, sizeof e->msg, "the request did not finish within %g s", rq->h->p.request_timeout_s);
@@ -1169,7 +1245,11 @@ static enum MHD_Result ep_ready(request *rq) {
     pthread_mutex_lock(&h->mu);
     const int draining = h->draining || st.draining;
     pthread_mutex_unlock(&h->mu);
-    const char *reason = draining ? "draining" : st.pending_results >= st.max_queue ? "queue full" : NULL;
+    const int memory_full = st.audio_memory_budget && st.audio_memory_bytes >= st.audio_memory_budget;
+    const char *reason = draining                            ? "draining"
+                         : st.pending_results >= st.max_queue ? "queue full"
+                         : memory_full                        ? "audio memory full"
+                                                              : NULL;
     const int free_queue = st.max_queue > st.pending_results ? st.max_queue - st.pending_results : 0;
     const int free_windows = st.max_windows > st.active_sequences ? st.max_windows - st.active_sequences : 0;
     cJSON *o = cJSON_CreateObject();
@@ -1183,6 +1263,8 @@ static enum MHD_Result ep_ready(request *rq) {
              cJSON_AddNumberToObject(o, "active_windows", st.active_sequences) &&
              cJSON_AddNumberToObject(o, "max_windows", st.max_windows) &&
              cJSON_AddNumberToObject(o, "free_windows", free_windows) &&
+             cJSON_AddNumberToObject(o, "audio_memory_mb", st.audio_memory_bytes / 1048576.0) &&
+             cJSON_AddNumberToObject(o, "audio_memory_budget_mb", st.audio_memory_budget / 1048576.0) &&
              cJSON_AddBoolToObject(o, "draining", draining);
     if (!ok) {
         cJSON_Delete(o);
@@ -1242,7 +1324,8 @@ static enum MHD_Result begin_upload(request *rq) {
                              "cannot parse multipart/form-data (missing or invalid boundary)");
     if (content_length > 0) { // reserve once; the limit is enforced while copying
         size_t want = content_length < h->p.max_upload_bytes ? (size_t)content_length : h->p.max_upload_bytes;
-        if (grow(&rq->audio, &rq->audio_cap, want, h->p.max_upload_bytes)) rq->audio_cap = 0;
+        if (grow_audio(rq, want) == AM_EFULL)
+            return respond_error(rq, 429, NULL, "queue_full", "the server is receiving too many uploads; retry later");
     }
     rq->phase = PH_BODY;
     pthread_mutex_lock(&h->mu);
@@ -1270,11 +1353,7 @@ static enum MHD_Result receive_body(request *rq, const char *data, size_t n) {
     }
     if (!rq->err_status && rq->pp && MHD_post_process(rq->pp, data, n) != MHD_YES)
         set_err(rq, 400, NULL, "invalid_multipart", "malformed multipart/form-data body");
-    if (rq->err_status && rq->audio) { // nothing more will be used
-        free(rq->audio);
-        rq->audio = NULL;
-        rq->audio_len = rq->audio_cap = 0;
-    }
+    if (rq->err_status && rq->audio) release_audio(rq); // nothing more will be used
     return MHD_YES;
 }
 
@@ -1331,6 +1410,15 @@ static enum MHD_Result finish_upload(request *rq) {
         parse_bool(f[F_WITHOUT_TIMESTAMPS], &tp.decode.without_timestamps))
         return respond_error(rq, 400, "without_timestamps", "invalid_value", "without_timestamps must be true or false");
     am_sched_request req = {.chunking = AM_CHUNK_DEFAULT};
+    if (rq->chunking_keys) { // chunking_strategy[type]=server_vad&chunking_strategy[threshold]=0.5 ...
+        if (f[F_CHUNKING] && *f[F_CHUNKING])
+            return respond_error(rq, 400, "chunking_strategy", "invalid_value",
+                                 "chunking_strategy is given both as one field and as chunking_strategy[...] fields");
+        char *json = cJSON_PrintUnformatted(rq->chunking_keys);
+        if (!json) return respond_error(rq, 500, NULL, "out_of_memory", "out of memory");
+        free(f[F_CHUNKING]);
+        f[F_CHUNKING] = json;
+    }
     if (f[F_CHUNKING] && *f[F_CHUNKING]) {
         char msg[256];
         if (am_http_parse_chunking(f[F_CHUNKING], &req.chunking, &req.vad, msg, sizeof msg))
@@ -1419,9 +1507,7 @@ static enum MHD_Result finish_upload(request *rq) {
         default: return respond_error(rq, 500, NULL, NULL, "cannot queue the request: %s", msg);
         }
     }
-    free(rq->audio); // the scheduler has its copy
-    rq->audio = NULL;
-    rq->audio_len = rq->audio_cap = 0;
+    release_audio(rq); // the scheduler has its copy
     if (rq->stream) return stream_begin(rq);
     rq->phase = PH_WAIT;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);

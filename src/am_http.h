@@ -30,10 +30,11 @@
 //   GET  /health                liveness, always 200 {"status":"ok"}
 //   GET  /ready                 readiness for a load balancer: 200 {"status":"ready", ...} when the
 //                               instance takes work, else 503 {"status":"unavailable","reason":
-//                               "draining" | "queue full", ...}; both carry the free capacity:
-//                               "model", "pending_results", "max_queue", "free_queue_slots",
-//                               "queue_depth", "active_windows", "max_windows", "free_windows",
-//                               "draining" (bool). There is no "loading" state: the server listens
+//                               "draining" | "queue full" | "audio memory full", ...}; both carry the
+//                               free capacity: "model", "pending_results", "max_queue",
+//                               "free_queue_slots", "queue_depth", "active_windows", "max_windows",
+//                               "free_windows", "audio_memory_mb", "audio_memory_budget_mb" (0:
+//                               unlimited), "draining" (bool). There is no "loading" state: the server listens
 //                               only once its model is loaded.
 //   GET  /v1/models, /v1/models/{id}   the loaded model in OpenAI's list/object shape
 //   GET  /stats/batching        the scheduler statistics document (am_metrics_stats_json)
@@ -176,6 +177,10 @@ typedef struct {
                                // (MHD_OPTION_CONNECTION_MEMORY_LIMIT) is this + 192 KiB; headers that do not fit
                                // in it get libmicrohttpd's own 431 (414 for the URL alone). Default 64 KiB.
     int max_form_parts;        // multipart/form-data parts per request at most: 400 above it. Default 64.
+    size_t upload_memory_bytes; // the upload buffers of all requests being received together, in bytes: a request
+                               // whose buffer would take the total above it while others hold some gets 429 with
+                               // Retry-After (at once when its Content-Length says so, else once its body is
+                               // read). 0 = unlimited. Default 2 GiB.
 } am_http_params;
 
 am_http_params am_http_default_params(void);

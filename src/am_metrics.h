@@ -28,6 +28,8 @@ typedef struct {
     int pending_results;    // requests admitted and not yet answered
     int active_sequences;   // windows decoding right now
     int draining;           // shutting down
+    size_t audio_memory_bytes;  // bytes the admitted requests' audio holds (uploads, spectrograms)
+    size_t audio_memory_budget; // its limit (0: unlimited)
 } am_metrics_state;
 
 enum { AM_BATCH_ENCODER = 0, AM_BATCH_DECODER = 1 };

@@ -50,11 +50,13 @@ void am_nn_add(float *restrict y, const float *restrict x, size_t n);
 // ---------------------------------------------------------------- scalar kernels
 // exp(x) for x <= 0 (softmax arguments), ~1 ulp: x = n*ln2 + r, |r| <= ln2/2,
 // e^r by Cephes' expf polynomial, 2^n from the exponent bits; 0 below -87.3.
-// Written branch-free so the loops calling it vectorize.
+// Written branch-free so the loops calling it vectorize. The exponent is
+// built in unsigned arithmetic: a NaN or positive x gives a defined (NaN or
+// meaningless) value, never undefined behaviour.
 static inline float am_nn_exp_nonpos(float x) {
     union {
         float f;
-        int32_t i;
+        uint32_t i;
     } t, scale;
     const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer
     const float xc = x < -87.0f ? -87.0f : x;
@@ -68,7 +70,7 @@ static inline float am_nn_exp_nonpos(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    scale.i = (t.i - 0x4b400000 + 127) << 23; // 2^n, n = the integer in t
+    scale.i = (t.i - 0x4b400000u + 127u) << 23; // 2^n, n = the integer in t (mod 2^32)
     return x < -87.0f ? 0.0f : p * scale.f;
 }
 

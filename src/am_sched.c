@@ -42,6 +42,8 @@ typedef struct sreq {
     am_vad_chunk *chunks;    // the audio worker's chunk plan until the span jobs exist
     size_t n_chunks;
     double audio_s;
+    size_t held;             // bytes charged to the audio memory budget (upload, then spectrogram)
+    size_t mel_bytes;        // the spectrogram's size, once computed (audio worker)
     am_sched_done_fn done;
     am_sched_progress_fn progress;
     long progress_sig;       // what the last progress report covered (engine thread)
@@ -70,6 +72,8 @@ struct am_sched {
     int stopping, draining;
     pthread_t audio_thread, engine_thread;
     int threads_started;
+    size_t held_bytes;   // sum of the live requests' held bytes
+    size_t audio_budget; // p.audio_memory_mb in bytes (0: unlimited)
     int active_windows;  // mirrors of the engine's counts (engine thread writes, under the lock)
     int waiting_windows;
 };
@@ -82,6 +86,7 @@ am_sched_params am_sched_default_params(void) {
         .max_windows = 0,
         .window_memory_mb = 4096,
         .max_queue = 64,
+        .audio_memory_mb = 2048,
         .max_audio_s = 3 * 3600.0,
         .default_timeout_s = 60.0,
         .kv_type = AM_TYPE_F32,
@@ -159,8 +164,10 @@ static void complete(am_sched *s, sreq *r, int status, const char *msg) {
         am_metrics_request(s->metrics, status == 0, res.queue_wait_s, res.processing_s, r->audio_s, tokens);
     }
     r->done(r->user, &res);
+    const size_t held = r->held;
     free_req(r);
     pthread_mutex_lock(&s->lock);
+    s->held_bytes -= held;
     if (--s->n_unfinished == 0) pthread_cond_broadcast(&s->idle_cv);
     pthread_mutex_unlock(&s->lock);
 }
@@ -224,6 +231,65 @@ static int create_jobs(am_sched *s, sreq *r, am_mel_result *mel) {
     return 0;
 }
 
+// PCM of one mel batch: decoded clips are turned into spectrograms (and their
+// samples freed) once they hold this much, so a batch of long uploads never
+// holds all its samples at once (3 h of audio is 691 MB of float samples).
+#define PCM_GROUP_BYTES ((size_t)64 << 20)
+
+// The spectrograms of clips [0, n) that decoded (codes[i] == 0) in one batched
+// call, then their jobs; frees every pcm[i]. Failures land in codes/errs.
+static void mel_group(am_sched *s, am_mel *mel, sreq **batch, float **pcm, const size_t *n_pcm, int *codes,
+                      char (*errs)[256], am_mel_result *out, int n) {
+    const float *clips[256];
+    size_t lens[256];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!codes[i]) {
+            clips[k] = pcm[i];
+            lens[k++] = n_pcm[i];
+        }
+    const int mrc = k ? am_mel_compute_batch(mel, clips, lens, k, out) : 0;
+    char mel_err[256];
+    snprintf(mel_err, sizeof mel_err, "%s", mrc ? am_last_error() : "");
+    for (int i = 0, m_i = 0; i < n; i++) {
+        sreq *r = batch[i];
+        if (!codes[i]) {
+            if (mrc) {
+                codes[i] = mrc;
+                snprintf(errs[i], sizeof errs[i], "%s", mel_err);
+            } else {
+                r->mel_bytes = (size_t)out[m_i].n_mels * (size_t)out[m_i].n_frames * sizeof(float);
+                if (create_jobs(s, r, &out[m_i])) {
+                    codes[i] = am_last_error_code() ? am_last_error_code() : AM_EINTERNAL;
+                    snprintf(errs[i], sizeof errs[i], "%s", am_last_error());
+                }
+                am_mel_free_result(&out[m_i]); // taken over by a whole-file job, else copied by the spans
+            }
+            m_i++;
+        }
+        am_audio_free(pcm[i]);
+        pcm[i] = NULL;
+    }
+}
+
+// Charge r's spectrogram instead of its upload to the audio memory budget, or
+// refuse it when that takes the total above the budget while other requests
+// hold some. Lock held.
+static int charge_mel(am_sched *s, sreq *r, char *err) {
+    s->held_bytes -= r->held;
+    r->held = 0;
+    if (s->audio_budget && s->held_bytes > 0 && s->held_bytes + r->mel_bytes > s->audio_budget) {
+        snprintf(err, 256,
+                 "the server's audio memory is full: this audio needs %.0f MiB, requests in flight hold %.0f of "
+                 "%.0f MiB; retry later",
+                 r->mel_bytes / 1048576.0, s->held_bytes / 1048576.0, s->audio_budget / 1048576.0);
+        return AM_EFULL;
+    }
+    r->held = r->mel_bytes;
+    s->held_bytes += r->held;
+    return 0;
+}
+
 static void *audio_main(void *arg) {
     am_sched *s = arg;
     const int B = s->p.enable_batching ? s->p.max_batch_size : 1;
@@ -246,10 +312,9 @@ static void *audio_main(void *arg) {
         while (!(n = take_audio(s, batch, B)) && !s->stopping) pthread_cond_wait(&s->audio_cv, &s->lock);
         pthread_mutex_unlock(&s->lock);
         if (n == 0) break; // stopping
-        // decode every upload; the successful ones get their mel in one batched call
-        const float *clips[256];
-        size_t lens[256];
-        int k = 0;
+        // decode every upload; the successful ones get their mel in batched calls of at most PCM_GROUP_BYTES
+        int g0 = 0;
+        size_t group_bytes = 0;
         for (int i = 0; i < n; i++) {
             sreq *r = batch[i];
             pcm[i] = NULL;
@@ -260,35 +325,20 @@ static void *audio_main(void *arg) {
             if (!codes[i] && r->chunking == AM_CHUNK_VAD) codes[i] = plan_chunks(s, r, pcm[i], n_pcm[i], errs[i]);
             if (!codes[i]) {
                 r->audio_s = n_pcm[i] / (double)AM_SAMPLE_RATE;
-                clips[k] = pcm[i];
-                lens[k++] = n_pcm[i];
+                group_bytes += n_pcm[i] * sizeof(float);
             }
-        }
-        am_mel_result *out = mels;
-        int mrc = k ? am_mel_compute_batch(mel, clips, lens, k, out) : 0;
-        char mel_err[256];
-        snprintf(mel_err, sizeof mel_err, "%s", mrc ? am_last_error() : "");
-        for (int i = 0, m_i = 0; i < n; i++) {
-            sreq *r = batch[i];
-            if (!codes[i]) {
-                if (mrc) {
-                    codes[i] = mrc;
-                    snprintf(errs[i], sizeof errs[i], "%s", mel_err);
-                } else if (create_jobs(s, r, &out[m_i])) {
-                    codes[i] = am_last_error_code() ? am_last_error_code() : AM_EINTERNAL;
-                    snprintf(errs[i], sizeof errs[i], "%s", am_last_error());
-                }
-                am_mel_free_result(&out[m_i]); // taken over by a whole-file job, else copied by the spans
-                m_i++;
+            if (group_bytes >= PCM_GROUP_BYTES || i == n - 1) {
+                mel_group(s, mel, batch + g0, pcm + g0, n_pcm + g0, codes + g0, errs + g0, mels, i + 1 - g0);
+                g0 = i + 1;
+                group_bytes = 0;
             }
-            am_audio_free(pcm[i]);
-            pcm[i] = NULL;
         }
         // hand over: failures end here, the rest go to the engine
         pthread_mutex_lock(&s->lock);
         int n_fail = 0;
         for (int i = 0; i < n; i++) {
             sreq *r = batch[i];
+            if (!codes[i] && !r->cancel) codes[i] = charge_mel(s, r, errs[i]);
             if (codes[i] || r->cancel) {
                 if (!codes[i]) {
                     codes[i] = r->cancel;
@@ -619,6 +669,7 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
     if (!p) p = &def;
     if (!m || !tok || p->max_batch_size < 1 || p->max_batch_size > 256 || p->max_wait_ms < 0 ||
         p->max_windows < 0 || p->max_windows > 4096 || p->max_queue < 1 || p->window_memory_mb < 0 ||
+        p->audio_memory_mb < 0 ||
         (p->kv_type != AM_TYPE_F32 && p->kv_type != AM_TYPE_F16)) {
         am_set_error(AM_EINVAL, "invalid scheduler parameters");
         return NULL;
@@ -629,6 +680,7 @@ am_sched *am_sched_create(const am_model *m, const am_tokenizer *tok, const am_s
         return NULL;
     }
     s->p = *p;
+    s->audio_budget = (size_t)p->audio_memory_mb << 20;
     s->p.alignment_heads = NULL; // borrowed: parsed into s->heads below
     if (p->alignment_heads && *p->alignment_heads) {
         const int n = am_align_parse_heads(m, p->alignment_heads, s->heads, AM_ALIGN_MAX_HEADS);
@@ -765,7 +817,13 @@ int am_sched_submit(am_sched *s, const am_sched_request *req, uint64_t *id) {
     if (s->draining) rc = am_set_error(AM_ESHUTDOWN, "the server is shutting down");
     else if (s->n_unfinished >= s->p.max_queue)
         rc = am_set_error(AM_EFULL, "too many requests in flight (%d); retry later", s->n_unfinished);
+    else if (s->audio_budget && s->held_bytes > 0 && s->held_bytes + req->audio_size > s->audio_budget)
+        rc = am_set_error(AM_EFULL, "the server's audio memory is full: requests in flight hold %.0f of %.0f MiB; "
+                                    "retry later",
+                          s->held_bytes / 1048576.0, s->audio_budget / 1048576.0);
     if (!rc) {
+        r->held = req->audio_size;
+        s->held_bytes += r->held;
         r->id = s->next_id++;
         r->next = s->live;
         s->live = r;
@@ -827,5 +885,7 @@ void am_sched_state(am_sched *s, am_metrics_state *st) {
     st->pending_results = s->n_unfinished;
     st->active_sequences = s->active_windows;
     st->draining = s->draining;
+    st->audio_memory_bytes = s->held_bytes;
+    st->audio_memory_budget = s->audio_budget;
     pthread_mutex_unlock(&s->lock);
 }

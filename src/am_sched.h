@@ -47,6 +47,11 @@ typedef struct {
                               // fit in window_memory_mb, at most 64. Default 0.
     int window_memory_mb;     // memory for decoding windows when max_windows is 0 (MiB). Default 4096.
     int max_queue;            // requests admitted but not finished before submit returns AM_EFULL. Default 64.
+    int audio_memory_mb;      // memory for admitted requests' audio (MiB; --audio-memory-mb): each holds its
+                              // upload until decoded, then its log-mel spectrogram (n_mels * 100 * 4 bytes per
+                              // second). A request that would take the total above it while others hold some
+                              // ends with AM_EFULL (HTTP 429): at submit by its upload size, after decoding by
+                              // its spectrogram's. 0 = unlimited. Default 2048.
     double max_audio_s;       // longest accepted audio in seconds (0 = unlimited). Default 3 hours.
     double default_timeout_s; // per-request deadline when the caller gives none (seconds). Default 60.
     int kv_type;              // K/V element type: AM_TYPE_F32 (exact) or AM_TYPE_F16 (--kv-type,

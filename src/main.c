@@ -461,6 +461,7 @@ static int serve_run(const am_settings *s) {
     sp.max_wait_ms = (int)s->max_wait_ms;
     sp.max_windows = (int)s->max_windows;
     sp.max_queue = (int)s->max_queue;
+    sp.audio_memory_mb = (int)s->audio_memory_mb;
     sp.kv_type = kv_type_of(s);
     sp.alignment_heads = s->alignment_heads;
     sp.vad = s->vad;
@@ -510,6 +511,7 @@ static int serve_run(const am_settings *s) {
     hp.upload_timeout_s = s->upload_timeout;
     hp.max_header_bytes = (size_t)s->max_header_kb << 10;
     hp.max_form_parts = (int)s->max_form_parts;
+    hp.upload_memory_bytes = s->upload_memory_bytes;
 
     // SIGINT/SIGTERM: blocked in every thread created from here on and taken
     // by sigtimedwait below; the handler covers threads that existed before
@@ -557,9 +559,10 @@ static int serve_run(const am_settings *s) {
             cfg.max_windows, cfg.max_queue, upload_mb, timeout, drain_timeout, drain_grace, hp.threads, n_keys);
     fprintf(stderr,
             "amanuensis: client limits: %d connections (%d per address, 0 = any), header timeout %g s, upload "
-            "timeout %g s, headers %zu KiB, %d form parts\n",
+            "timeout %g s, headers %zu KiB, %d form parts; memory for uploads %zu MiB, for admitted audio %d MiB "
+            "(0 = unlimited)\n",
             hp.max_connections, hp.max_connections_per_ip, hp.header_timeout_s, hp.upload_timeout_s,
-            hp.max_header_bytes >> 10, hp.max_form_parts);
+            hp.max_header_bytes >> 10, hp.max_form_parts, hp.upload_memory_bytes >> 20, sp.audio_memory_mb);
     if (hp.beam_size || hp.best_of || !isnan(hp.length_penalty) || (sp.alignment_heads && *sp.alignment_heads))
         fprintf(stderr,
                 "amanuensis: request defaults: beam_size %d (0 = greedy), best_of %d, patience %g, length_penalty %g; "

@@ -29,6 +29,10 @@
 //   - the connection limit on a second server (--max-connections 16): 150
 //     idle connections never open more than 16 sockets, /health still gets
 //     through once the idle ones are cut, nothing leaks.
+//   - memory budgets on a third server (--upload-memory-mb 1 --audio-memory-mb
+//     1): while a long upload's buffer, then its spectrogram, is held, another
+//     request gets 429 with Retry-After; alone it goes through; both budgets
+//     return to 0.
 //   - disconnects: during the upload, while queued (both windows busy; the
 //     request behind them also shows the 429 of a full queue), during audio
 //     decoding (a 9-minute mp3), during encoding, during decoding, during a
@@ -1022,6 +1026,84 @@ static void case_connection_limit(void) {
            N, peak, base, h, waited, fds);
 }
 
+// ---------------------------------------------------------------- memory budgets
+// A complete transcription request for `file` as one buffer (malloc'd, *out_len bytes).
+static char *multipart_request(const void *file, size_t len, size_t *out_len) {
+    static const char part[] = "--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n";
+    static const char tail[] = "\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"temperature_inc\"\r\n\r\n0"
+                               "\r\n--BOUNDARY--\r\n";
+    const size_t body = sizeof part - 1 + len + sizeof tail - 1;
+    char head[256];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                            "multipart/form-data; boundary=BOUNDARY\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                            body);
+    char *r = malloc((size_t)hn + body);
+    if (!r) return NULL;
+    memcpy(r, head, (size_t)hn);
+    memcpy(r + hn, part, sizeof part - 1);
+    memcpy(r + hn + sizeof part - 1, file, len);
+    memcpy(r + hn + sizeof part - 1 + len, tail, sizeof tail - 1);
+    *out_len = (size_t)hn + body;
+    return r;
+}
+
+// /ready's audio_memory_mb (-1 when unreadable).
+static double ready_audio_mb(int port) {
+    char *b = NULL;
+    http_get(port, "/ready", &b);
+    cJSON *o = b ? cJSON_Parse(b) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "audio_memory_mb");
+    const double mb = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    cJSON_Delete(o);
+    free(b);
+    return mb;
+}
+
+// --upload-memory-mb 1 --audio-memory-mb 1: a 121 s upload (3.9 MB) alone goes through; jfk.wav (352 KB)
+// is refused with 429 + Retry-After while that upload's buffer is held, and again while its spectrogram
+// (4.8 MB) is; once it is answered, jfk.wav goes through and the budgets are back to 0.
+static void case_memory_budget(void) {
+    test_server srv;
+    const char *args[] = {"--upload-memory-mb", "1", "--audio-memory-mb", "1", "--max-upload-mb", "8",
+                          "--timeout", "300", "-q", NULL};
+    if (server_start(&srv, g_model, args)) {
+        CHECKF(0, "memory-budget server did not start");
+        return;
+    }
+    size_t a_len = 0, b_len = 0;
+    char *a = multipart_request(g_long, g_long_len, &a_len), *b = multipart_request(g_jfk, g_jfk_len, &b_len);
+    char ans[4096], code[64];
+    const int fa = a && b ? tcp_connect(srv.port, NULL, 0) : -1;
+    CHECK(fa >= 0 && send_all(fa, a, a_len - 1000) == 0); // the long upload, all but its last 1000 bytes
+    usleep(300000);
+    const int s_upload = raw_request(srv.port, NULL, b, b_len, ans, sizeof ans, NULL);
+    error_code(ans, code, sizeof code);
+    CHECKF(s_upload == 429 && strstr(ans, "Retry-After: 1") && !strcmp(code, "queue_full"),
+           "upload budget: %d %s", s_upload, code);
+    CHECK(fa >= 0 && send_all(fa, a + a_len - 1000, 1000) == 0);
+    double held = 0;
+    for (int i = 0; i < 200 && (held = ready_audio_mb(srv.port)) < 1; i++) usleep(10000);
+    const int s_audio = raw_request(srv.port, NULL, b, b_len, ans, sizeof ans, NULL);
+    error_code(ans, code, sizeof code);
+    CHECKF(held >= 1 && s_audio == 429 && strstr(ans, "Retry-After: 1") && strstr(ans, "audio memory"),
+           "audio budget: %.1f MiB held, %d", held, s_audio);
+    const int s_long = fa >= 0 ? read_answer(fa, 300, ans, sizeof ans) : -3;
+    CHECKF(s_long == 200, "the long upload alone: %d", s_long);
+    if (fa >= 0) close(fa);
+    const int s_after = raw_request(srv.port, NULL, b, b_len, ans, sizeof ans, NULL);
+    CHECKF(s_after == 200, "after the long one: %d", s_after);
+    const double left = ready_audio_mb(srv.port);
+    CHECKF(left == 0, "audio memory after: %.3f MiB", left);
+    free(a);
+    free(b);
+    const int rc = server_stop(&srv, SIGTERM);
+    CHECKF(rc == 0, "memory-budget server exit status %d", rc);
+    printf("  memory budgets of 1 MiB: 429 while a 3.9 MB upload is received (%d), while its %.1f MiB of "
+           "spectrogram is held (%d); alone %d; after it %d; %.0f MiB held at the end\n",
+           s_upload, held, s_audio, s_long, s_after, left);
+}
+
 // ---------------------------------------------------------------- the books
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
@@ -1042,7 +1124,7 @@ int main(void) {
                          "BATCH_MAX_WAIT_MS", "AMANUENSIS_VAD", "AMANUENSIS_MAX_CONNECTIONS",
                          "AMANUENSIS_MAX_CONNECTIONS_PER_IP", "AMANUENSIS_HEADER_TIMEOUT", "AMANUENSIS_UPLOAD_TIMEOUT",
                          "AMANUENSIS_MAX_HEADER_KB", "AMANUENSIS_MAX_FORM_PARTS", "AMANUENSIS_BEAM_SIZE",
-                         "AMANUENSIS_BEST_OF"};
+                         "AMANUENSIS_BEST_OF", "AMANUENSIS_UPLOAD_MEMORY_MB", "AMANUENSIS_AUDIO_MEMORY_MB"};
     for (size_t i = 0; i < AM_ARRAY_LEN(env); i++) unsetenv(env[i]);
     snprintf(g_vad, sizeof g_vad, "%s/data/ggml-silero-v6.2.0.bin", AM_SOURCE_DIR);
     g_jfk = am_test_read_file(wav, &g_jfk_len);
@@ -1158,6 +1240,7 @@ int main(void) {
     case_keepalive(port);
     printf("connection limit (a second server):\n");
     case_connection_limit();
+    case_memory_budget();
 
     printf("disconnects:\n");
     case_disconnects(port, pid, fd_base);

@@ -281,6 +281,13 @@ static void case_errors(int port) {
         {{"chunking_strategy", "{\"type\":\"server_vad\",\"bogus\":1}"}, "chunking_strategy", "unknown key"},
         {{"chunking_strategy", "{\"type\":\"server_vad\""}, "chunking_strategy", "truncated JSON"},
         {{"without_timestamps", "perhaps"}, "without_timestamps", "without_timestamps=perhaps"},
+        {{"chunking_strategy[type]", "client_vad"}, "chunking_strategy", "chunking_strategy[type]=client_vad"},
+        {{"chunking_strategy[type]", "server_vad", "chunking_strategy[threshold]", "high"}, "chunking_strategy",
+         "chunking_strategy[threshold]=high"},
+        {{"chunking_strategy[type]", "server_vad", "chunking_strategy[colour]", "1"}, "chunking_strategy",
+         "chunking_strategy[colour]"},
+        {{"chunking_strategy[type]", "server_vad", "chunking_strategy", "auto"}, "chunking_strategy",
+         "chunking_strategy in both forms"},
     };
     for (size_t i = 0; i < AM_ARRAY_LEN(cases); i++) expect_400(port, T, cases[i].f, cases[i].param, cases[i].label);
     const char *tr[] = {"stream", "true", NULL};
@@ -426,6 +433,19 @@ static void case_vad(int port, const unsigned char *file, size_t len) {
     reply ro = {0};
     post(port, "/v1/audio/transcriptions", g_jfk, g_jfk_len, fo, &ro);
     CHECKF(ro.status == 200, "server_vad object: %ld %s", ro.status, ro.body.data ? ro.body.data : "");
+    // ... and flattened into form fields as OpenAI's SDKs send a dict: the same transcript
+    const char *fb[] = {"chunking_strategy[type]", "server_vad", "chunking_strategy[threshold]", "0.6",
+                        "chunking_strategy[prefix_padding_ms]", "100", "chunking_strategy[silence_duration_ms]", "300",
+                        "temperature_inc", "0", NULL};
+    reply rb = {0};
+    post(port, "/v1/audio/transcriptions", g_jfk, g_jfk_len, fb, &rb);
+    cJSON *jo = json_of(&ro), *jb = json_of(&rb);
+    const char *to = str_of(jo, "text"), *tb = str_of(jb, "text");
+    CHECKF(rb.status == 200 && to && tb && !strcmp(to, tb), "chunking_strategy[...] fields: %ld %s (object form: %s)",
+           rb.status, tb ? tb : "", to ? to : "");
+    cJSON_Delete(jo);
+    cJSON_Delete(jb);
+    reply_free(&rb);
     reply_free(&ro);
 }
 

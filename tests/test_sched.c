@@ -288,6 +288,43 @@ static void test_lifecycle(const am_model *m, const am_tokenizer *tok, clip *jfk
     collector_free(&c);
 }
 
+// The audio memory budget (1 MiB): two jfk.wav requests (352 KB uploads, 1.3 MB spectrograms) cannot both
+// hold their spectrograms, so exactly one ends with AM_EFULL — at submit (the other's spectrogram already
+// held) or after decoding (the other's upload held) — and the other succeeds; a request alone always
+// passes; at the end nothing is held.
+static void test_audio_budget(const am_model *m, const am_tokenizer *tok, clip *jfk) {
+    am_sched_params sp = am_sched_default_params();
+    sp.audio_memory_mb = 1;
+    am_sched *s = am_sched_create(m, tok, &sp, NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    am_transcribe_params fast = am_transcribe_default_params();
+    fast.decode.temperature_inc = 0;
+    collector c;
+    collector_init(&c);
+    slot_ref refs[3] = {{&c, 0}, {&c, 1}, {&c, 2}};
+    am_sched_request q0 = make_req(jfk, &fast, &refs[0]), q1 = make_req(jfk, &fast, &refs[1]);
+    const int rc0 = am_sched_submit(s, &q0, NULL), rc1 = am_sched_submit(s, &q1, NULL);
+    CHECKF(rc0 == 0, "the first request: %d", rc0);
+    CHECKF(rc1 == 0 || rc1 == AM_EFULL, "the second at submit: %d", rc1);
+    CHECK(wait_done(&c, rc1 == 0 ? 2 : 1, 300));
+    int ok = 0, full = rc1 == AM_EFULL;
+    for (int i = 0; i < c.n_done; i++) {
+        ok += c.r[c.order[i]].status == 0;
+        full += c.r[c.order[i]].status == AM_EFULL;
+    }
+    CHECKF(ok == 1 && full == 1, "1 MiB budget, two 1.3 MB spectrograms: %d succeeded, %d refused", ok, full);
+    am_metrics_state st;
+    am_sched_state(s, &st);
+    CHECKF(st.audio_memory_bytes == 0 && st.audio_memory_budget == (size_t)1 << 20, "held %zu of %zu",
+           st.audio_memory_bytes, st.audio_memory_budget);
+    am_sched_request q2 = make_req(jfk, &fast, &refs[2]); // alone again: passes
+    CHECK(am_sched_submit(s, &q2, NULL) == 0);
+    CHECK(wait_done(&c, c.n_done + 1, 300) && c.r[2].status == 0);
+    am_sched_free(s);
+    collector_free(&c);
+}
+
 // A 16 kHz mono 16-bit WAV of the clip repeated `times` times (malloc'd), or NULL.
 static uint8_t *repeated_wav(const clip *c, int times, size_t *size) {
     float *pcm = NULL;
@@ -533,6 +570,7 @@ int main(void) {
         test_concurrent(m, tok, clips, n, 0);
         test_isolation(m, tok, &clips[0]);
         test_lifecycle(m, tok, &clips[0]);
+        test_audio_budget(m, tok, &clips[0]);
         test_priority(m, tok, &clips[0]);
         test_chunking(m, tok, &clips[0]);
     }
