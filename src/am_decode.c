@@ -319,10 +319,11 @@ int am_wdec_start(am_wdec *w, const am_decode_params *p, const am_wdec_window *w
     w->sample_len = p->sample_len > 0 ? AM_MIN(p->sample_len, w->dc->m->hp.n_text_ctx) : cap;
     w->n_prompt = AM_MIN(win->n_prompt > 0 ? win->n_prompt : 0, AM_MIN(AM_MAX_PROMPT, cap - 1));
     if (w->n_prompt) memcpy(w->prompt, win->prompt + (win->n_prompt - w->n_prompt), (size_t)w->n_prompt * sizeof(int32_t));
+    // any vocabulary id: as the reference, the previous windows' tokens go back unfiltered (decoding without
+    // timestamps suppresses neither timestamp nor language tokens, so they can be among them)
     for (int i = 0; i < w->n_prompt; i++)
-        if (w->prompt[i] < 0 || (w->prompt[i] >= sp->eot && w->prompt[i] < sp->timestamp_begin) ||
-            w->prompt[i] >= sp->n_vocab)
-            return am_set_error(AM_EINVAL, "prompt token %d is neither text nor a timestamp", w->prompt[i]);
+        if (w->prompt[i] < 0 || w->prompt[i] >= sp->n_vocab)
+            return am_set_error(AM_EINVAL, "prompt token %d is outside the vocabulary", w->prompt[i]);
     free(w->res.tokens);
     free(w->res.token_logprobs);
     free(w->res.text);

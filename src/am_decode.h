@@ -102,7 +102,7 @@ typedef struct am_wdec am_wdec;
 typedef struct {
     const char *language;  // code/name; NULL = detect (multilingual) or "en" (English-only)
     int translate;         // task translate instead of transcribe (multilingual only)
-    const int32_t *prompt; // previous-text tokens (without <|startofprev|>); last 223 used
+    const int32_t *prompt; // previous-text tokens (without <|startofprev|>), any ids < n_vocab; last 223 used
     int n_prompt;
     uint64_t seed_mix;     // mixed into the sampling seed (e.g. window index)
     int detect_only;       // only detect the language (language must be NULL); no tokens sampled

@@ -250,6 +250,17 @@ static void test_groups(am_decoder *dec, const am_decoding *dc, const am_model *
     bad = am_decode_default_params();
     bad.beam_size = 5;
     CHECK(am_wdec_start(w[0], &bad, &any, seqs[0], 4, xkv) == AM_EINVAL); // too few sequences
+    // a prompt holds whatever the previous windows sampled: decoding without timestamps suppresses neither
+    // timestamp nor special tokens, and the reference feeds them back unfiltered; only ids outside the
+    // vocabulary are refused
+    const am_special_tokens *sp = am_tokenizer_specials(am_decoding_tokenizer(dc));
+    const int32_t odd[] = {440, sp->eot + 5, sp->timestamp_begin + 3, 11};
+    am_wdec_window pw = {.language = "en", .prompt = odd, .n_prompt = 4};
+    am_decode_params plain = am_decode_default_params();
+    CHECK(am_wdec_start(w[0], &plain, &pw, seqs[0], AM_MAX_GROUP, xkv) == 0);
+    const int32_t outside[] = {440, sp->n_vocab};
+    pw.prompt = outside, pw.n_prompt = 2;
+    CHECK(am_wdec_start(w[0], &plain, &pw, seqs[0], AM_MAX_GROUP, xkv) == AM_EINVAL);
     for (int k = 0; k < 3; k++) {
         am_wdec_free(w[k]);
         for (int i = 0; i < AM_MAX_GROUP; i++) am_seq_free(seqs[k][i]);
