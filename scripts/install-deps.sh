@@ -21,6 +21,8 @@ PKGS=(
   libcurl4-openssl-dev   # tests and load generator only
   curl                   # scripts/download-model.sh
   jq                     # bench/ scripts read bench_core --json
+  gnuplot-nox            # bench/run.sh plots (bench/plot.sh)
+  python3                # bench/run.sh cuts its clips (wave module)
   haproxy                # tests only: e2e_scale runs deploy/haproxy.cfg in the foreground (never as a service)
   clang                  # make fuzz only: libFuzzer targets (fuzz/), built with clang 14
   libclang-rt-14-dev     # make fuzz only: libFuzzer and the sanitizer runtimes (libclang_rt.fuzzer-x86_64.a)

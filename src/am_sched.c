@@ -611,8 +611,13 @@ static void *engine_main(void *arg) {
         s->waiting_windows = waiting;
         const double oldest = am_engine_oldest_wait(s->engine);
         const int free_slots = ep.max_windows - active;
-        // hybrid collector: a full batch waits, or the oldest window has waited long enough
-        const int fire = waiting > 0 && (waiting >= ep.max_batch || now - oldest >= max_wait);
+        // hybrid collector: a full batch waits, or the oldest window has waited long enough, or nothing
+        // could join it: the engine is idle and no upload is being decoded (a lone request never waits)
+        int upstream = 0;
+        for (const sreq *r = s->live; r && !upstream; r = r->next)
+            upstream = r->state == RQ_AUDIO_QUEUED || r->state == RQ_AUDIO_BUSY;
+        const int fire = waiting > 0 && (waiting >= ep.max_batch || now - oldest >= max_wait ||
+                                         (active == 0 && !upstream));
         int action = 0; // 1 encode, 2 decode
         if (fire && free_slots > 0 && (active == 0 || !last_was_encode)) action = 1;
         else if (active > 0) action = 2;

@@ -6,7 +6,8 @@
 // batches (one am_mel_compute_batch call per batch). One engine thread owns
 // the model compute: it runs an am_engine over all admitted jobs — encoder
 // batches formed by the hybrid collector (BATCH_MAX_SIZE windows, or the
-// oldest has waited BATCH_MAX_WAIT_MS) and continuous-batching decoder steps
+// oldest has waited BATCH_MAX_WAIT_MS, or at once when the engine is idle and
+// no upload is being decoded: nothing could join) and continuous-batching decoder steps
 // that advance every active window of every request at once. Windows join
 // after their encoder pass and leave at end-of-text; fallback retries and the
 // next window of a long file re-enter as new work.
