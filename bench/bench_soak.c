@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "am_common.h"
+#include "../tests/server.h" // /proc readers, http_get
 
 #define MAX_CLIPS 64
 #define MAX_SLOTS 256
@@ -134,7 +135,7 @@ typedef struct {
     char log[512];
 } server;
 
-static int server_start(server *s, const options *o) {
+static int soak_server_start(server *s, const options *o) {
     const char *argv[64];
     int n = 0;
     char q[16];
@@ -189,7 +190,7 @@ static int server_start(server *s, const options *o) {
     return -1;
 }
 
-static int server_stop(server *s) {
+static int soak_server_stop(server *s) {
     int st = -1;
     kill(s->pid, SIGTERM);
     for (int i = 0; i < 600; i++) {
@@ -199,28 +200,6 @@ static int server_stop(server *s) {
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
     return -1;
-}
-
-static int fd_count(pid_t pid) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-static long rss_kb(pid_t pid) {
-    char path[64], t[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    const size_t n = f ? fread(t, 1, sizeof t - 1, f) : 0;
-    if (f) fclose(f);
-    t[n] = 0;
-    const char *v = strstr(t, "VmRSS:");
-    return v ? atol(v + 6) : -1;
 }
 
 // ---------------------------------------------------------------- the books
@@ -504,23 +483,11 @@ static void account(slot *s, CURLcode rc, double now, int hung_up) {
 
 // ---------------------------------------------------------------- the soak's own GETs (counted)
 static long get(int port, const char *path, char **out) {
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *e = curl_easy_init();
-    slot tmp = {0};
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &tmp);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
-    long code = 0;
-    if (curl_easy_perform(e) == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(e);
+    const long code = http_get(port, path, out);
     if (code) {
         g_b.seen[class_of(code)]++;
         g_b.other_gets++;
     }
-    if (out) *out = tmp.body.p ? tmp.body.p : calloc(1, 1);
-    else free(tmp.body.p);
     return code;
 }
 
@@ -587,7 +554,7 @@ int main(int argc, char **argv) {
     server srv = {0};
     if (o.log) snprintf(srv.log, sizeof srv.log, "%s", o.log);
     else snprintf(srv.log, sizeof srv.log, "/tmp/amanuensis-soak-%d.log", (int)getpid());
-    if (server_start(&srv, &o)) {
+    if (soak_server_start(&srv, &o)) {
         fprintf(stderr, "bench_soak: the server did not start (log %s)\n", srv.log);
         return 1;
     }
@@ -601,8 +568,8 @@ int main(int argc, char **argv) {
     get(port, "/health", &b);
     free(b);
     usleep(300000);
-    const int fd_start = fd_count(srv.pid);
-    const long rss_start = rss_kb(srv.pid);
+    const int fd_start = test_fd_count(srv.pid);
+    const long rss_start = test_rss_kb(srv.pid);
     long rss_peak = rss_start;
     int fd_peak = fd_start;
 
@@ -664,8 +631,8 @@ int main(int argc, char **argv) {
             release(m, s);
         }
         if (am_time_s() >= next_sample) {
-            const long r = rss_kb(srv.pid);
-            const int f = fd_count(srv.pid);
+            const long r = test_rss_kb(srv.pid);
+            const int f = test_fd_count(srv.pid);
             if (r > rss_peak) rss_peak = r;
             if (f > fd_peak) fd_peak = f;
             next_sample += 1.0;
@@ -674,7 +641,7 @@ int main(int argc, char **argv) {
             long sent = 0;
             for (int k = 0; k < N_KINDS; k++) sent += g_b.sent[k];
             printf("soak: %4.0f s: %ld requests, RSS %ld kB (peak %ld), %d open files\n", am_time_s() - t0, sent,
-                   rss_kb(srv.pid), rss_peak, fd_count(srv.pid));
+                   test_rss_kb(srv.pid), rss_peak, test_fd_count(srv.pid));
             fflush(stdout);
             next_report += 30;
         }
@@ -703,11 +670,11 @@ int main(int argc, char **argv) {
         get(port, "/stats/batching", &body);
         st = cJSON_Parse(body);
         free(body);
-        fd_end = fd_count(srv.pid);
+        fd_end = test_fd_count(srv.pid);
         if (json_num(st, "pending_results") == 0 && json_num(st, "active_sequences") == 0 && fd_end == fd_start) break;
         usleep(100000);
     }
-    const long rss_end = rss_kb(srv.pid);
+    const long rss_end = test_rss_kb(srv.pid);
     char *health = NULL, *ready = NULL;
     const long h_code = get(port, "/health", &health), r_code = get(port, "/ready", &ready);
     free(health);
@@ -718,18 +685,7 @@ int main(int argc, char **argv) {
     st = cJSON_Parse(sb);
     free(sb);
     char *metrics = NULL;
-    {   // not counted: it is not in its own body
-        char url[256];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
-        CURL *e = curl_easy_init();
-        slot tmp = {0};
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, &tmp);
-        curl_easy_perform(e);
-        curl_easy_cleanup(e);
-        metrics = tmp.body.p;
-    }
+    http_get(port, "/metrics", &metrics); // not counted: it is not in its own body
     long server[N_CLASSES] = {0}, server_tx[N_CLASSES] = {0};
     double sched_ok = NAN, sched_error = NAN; // amanuensis_requests_total{result="ok" / "error"}
     {
@@ -823,7 +779,7 @@ int main(int argc, char **argv) {
     SOAK_CHECK(fd_end == fd_start, "open files back to the start: %d / %d", fd_end, fd_start);
     SOAK_CHECK(h_code == 200 && r_code == 200, "still healthy: /health %ld, /ready %ld", h_code, r_code);
     cJSON_Delete(st);
-    const int rc = server_stop(&srv);
+    const int rc = soak_server_stop(&srv);
     SOAK_CHECK(rc == 0, "exit status 0 on SIGTERM (%d)", rc);
     printf("soak: %s (server log %s)\n", checks_failed ? "FAILED" : "passed", srv.log);
     curl_global_cleanup();

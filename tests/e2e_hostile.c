@@ -46,7 +46,6 @@
 // Timings are printed, never asserted beyond gross bounds.
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -105,35 +104,23 @@ static void dropped(void) {
 }
 
 // ---------------------------------------------------------------- the server process
-static int fd_count(pid_t pid) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-static long rss_kb(pid_t pid) {
-    char path[64], t[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r"); // /proc files have no size: read, do not seek
-    const size_t n = f ? fread(t, 1, sizeof t - 1, f) : 0;
-    if (f) fclose(f);
-    t[n] = 0;
-    const char *v = strstr(t, "VmRSS:");
-    return v ? atol(v + 6) : -1;
+// The higher of peak and the open file count sampled n times, us microseconds apart.
+static int fd_peak_over(pid_t pid, int peak, int n, useconds_t us) {
+    for (int k = 0; k < n; k++) {
+        const int c = test_fd_count(pid);
+        if (c > peak) peak = c;
+        usleep(us);
+    }
+    return peak;
 }
 
 // The open file count once it is back to base (waits up to timeout_s), else the last count.
 static int fds_back_to(pid_t pid, int base, double timeout_s) {
     const double until = am_time_s() + timeout_s;
-    int n = fd_count(pid);
+    int n = test_fd_count(pid);
     while (n != base && am_time_s() < until) {
         usleep(20000);
-        n = fd_count(pid);
+        n = test_fd_count(pid);
     }
     return n;
 }
@@ -335,6 +322,54 @@ typedef struct {
     double max_life;              // the longest a connection lived
 } attack_result;
 
+// Poll the n connections fd[] (-1: closed, left out by poll) for input, up to ms; p[] gets their events.
+static int poll_conns(const int *fd, struct pollfd *p, int n, int ms) {
+    for (int i = 0; i < n; i++) p[i] = (struct pollfd){.fd = fd[i], .events = POLLIN};
+    return poll(p, (nfds_t)n, ms);
+}
+
+// Whether open connection fd has input or ended (events p from poll_conns).
+static int conn_ready(int fd, const struct pollfd *p) {
+    return fd >= 0 && (p->revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+// Receive into buf (cap bytes, *len of them held) what fd has: 1 when some arrived and left room in buf
+// (kept), else 0 (closed, failed, or buf full: enough read); *k gets recv's result.
+static int recv_kept(int fd, char *buf, size_t cap, size_t *len, ssize_t *k) {
+    *k = recv(fd, buf + *len, cap - 1 - *len, 0);
+    if (*k > 0 && *len + (size_t)*k < cap - 1) {
+        *len += (size_t)*k;
+        return 1;
+    }
+    return 0;
+}
+
+// Close connection *fd and mark it closed (-1), one fewer open.
+static void conn_close(int *fd, int *open_n) {
+    close(*fd);
+    *fd = -1;
+    (*open_n)--;
+}
+
+// An attacker connection opened at t0 ended with status st (0: none): count it and close it.
+static void attack_ended(attack_result *r, int *fd, double t0, int st, int *open_n) {
+    seen(st);
+    if (st == 408) r->n_408++;
+    else r->n_closed++;
+    const double life = am_time_s() - t0;
+    if (life > r->max_life) r->max_life = life;
+    conn_close(fd, open_n);
+}
+
+// At the end: close the n connections fd[] still open, counting them in *n_open.
+static void close_still_open(int *fd, int n, int *n_open) {
+    for (int i = 0; i < n; i++)
+        if (fd[i] >= 0) {
+            (*n_open)++;
+            close(fd[i]);
+        }
+}
+
 // 20 connections sending a request's headers a byte a second.
 static void *slowloris_main(void *arg) {
     attack_result *r = arg;
@@ -362,32 +397,15 @@ static void *slowloris_main(void *arg) {
             next_byte += 1.0;
         }
         struct pollfd p[N];
-        for (int i = 0; i < N; i++) p[i] = (struct pollfd){.fd = fd[i], .events = POLLIN};
-        if (poll(p, N, 50) <= 0) continue;
+        if (poll_conns(fd, p, N, 50) <= 0) continue;
         for (int i = 0; i < N; i++) {
-            if (fd[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            const ssize_t k = recv(fd[i], got[i] + got_n[i], sizeof got[i] - 1 - got_n[i], 0);
-            if (k > 0 && got_n[i] + (size_t)k < sizeof got[i] - 1) {
-                got_n[i] += (size_t)k;
-                continue;
-            }
+            ssize_t k;
+            if (!conn_ready(fd[i], &p[i]) || recv_kept(fd[i], got[i], sizeof got[i], &got_n[i], &k)) continue;
             // closed (or our buffer full: enough read)
-            const int st = status_of(got[i], got_n[i]);
-            seen(st);
-            if (st == 408) r->n_408++;
-            else r->n_closed++;
-            const double life = am_time_s() - t0[i];
-            if (life > r->max_life) r->max_life = life;
-            close(fd[i]);
-            fd[i] = -1;
-            open_n--;
+            attack_ended(r, &fd[i], t0[i], status_of(got[i], got_n[i]), &open_n);
         }
     }
-    for (int i = 0; i < N; i++)
-        if (fd[i] >= 0) {
-            r->n_open++;
-            close(fd[i]);
-        }
+    close_still_open(fd, N, &r->n_open);
     return NULL;
 }
 
@@ -412,27 +430,15 @@ static void *trickle_main(void *arg) {
         for (int i = 0; i < N; i++)
             if (fd[i] >= 0) (void)!send(fd[i], "R", 1, MSG_NOSIGNAL);
         struct pollfd p[N];
-        for (int i = 0; i < N; i++) p[i] = (struct pollfd){.fd = fd[i], .events = POLLIN};
-        if (poll(p, N, 250) <= 0) continue;
+        if (poll_conns(fd, p, N, 250) <= 0) continue;
         for (int i = 0; i < N; i++) {
-            if (fd[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (!conn_ready(fd[i], &p[i])) continue;
             char ans[512];
             const int st = read_answer(fd[i], 5, ans, sizeof ans); // the 408, then the close
-            seen(st);
-            if (st == 408) r->n_408++;
-            else r->n_closed++;
-            const double life = am_time_s() - t0[i];
-            if (life > r->max_life) r->max_life = life;
-            close(fd[i]);
-            fd[i] = -1;
-            open_n--;
+            attack_ended(r, &fd[i], t0[i], st, &open_n);
         }
     }
-    for (int i = 0; i < N; i++)
-        if (fd[i] >= 0) {
-            r->n_open++;
-            close(fd[i]);
-        }
+    close_still_open(fd, N, &r->n_open);
     return NULL;
 }
 
@@ -469,13 +475,9 @@ static void *idle_main(void *arg) {
             }
         if (poll(p, (nfds_t)n, 100) <= 0) continue;
         for (int k = 0; k < n; k++) {
-            if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             const int i = idx[k];
-            const ssize_t c = recv(fd[i], got[i] + got_n[i], sizeof got[i] - 1 - got_n[i], 0);
-            if (c > 0 && got_n[i] + (size_t)c < sizeof got[i] - 1) {
-                got_n[i] += (size_t)c;
-                continue;
-            }
+            ssize_t c;
+            if (!conn_ready(fd[i], &p[k]) || recv_kept(fd[i], got[i], sizeof got[i], &got_n[i], &c)) continue;
             if (c < 0 && (errno == EAGAIN || errno == EINTR)) continue;
             if (c < 0 && errno != ECONNRESET && errno != EPIPE) {
                 r->n_failed++; // connect refused / unreachable: never got a socket on the server
@@ -485,16 +487,10 @@ static void *idle_main(void *arg) {
                 if (st == 408) r->n_408++;
                 else r->n_refused++;
             }
-            close(fd[i]);
-            fd[i] = -1;
-            open_n--;
+            conn_close(&fd[i], &open_n);
         }
     }
-    for (int i = 0; i < N; i++)
-        if (fd[i] >= 0) {
-            r->n_open++;
-            close(fd[i]);
-        }
+    close_still_open(fd, N, &r->n_open);
     free(fd), free(got), free(got_n), free(p), free(idx);
     return NULL;
 }
@@ -584,6 +580,30 @@ typedef struct {
     int port;
 } forms_result;
 
+// A POST of the multipart body (n bytes) to the transcription endpoint (malloc'd, *len bytes).
+static char *form_request(const char *body, size_t n, size_t *len) {
+    char head[512];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                            "multipart/form-data; boundary=BOUNDARY\r\nContent-Length: %zu\r\n\r\n",
+                            n);
+    char *req = malloc((size_t)hn + n);
+    memcpy(req, head, (size_t)hn);
+    memcpy(req + hn, body, n);
+    *len = (size_t)hn + n;
+    return req;
+}
+
+// A GET /health with a header line of `size` bytes (malloc'd, *len bytes).
+static char *huge_header_request(size_t size, size_t *len) {
+    char *req = malloc(size + 256);
+    const int hn = snprintf(req, 256, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: ");
+    memset(req + hn, 'h', size);
+    memcpy(req + hn + size, "\r\n\r\n", 4);
+    *len = (size_t)hn + size + 4;
+    return req;
+}
+
 static void *forms_main(void *arg) {
     forms_result *r = arg;
     char ans[2048], code[64];
@@ -594,15 +614,9 @@ static void *forms_main(void *arg) {
         n += (size_t)snprintf(body + n, cap - n,
                               "--BOUNDARY\r\nContent-Disposition: form-data; name=\"f%d\"\r\n\r\nx\r\n", i);
     n += (size_t)snprintf(body + n, cap - n, "--BOUNDARY--\r\n");
-    char head[512];
-    int hn = snprintf(head, sizeof head,
-                      "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                      "boundary=BOUNDARY\r\nContent-Length: %zu\r\n\r\n",
-                      n);
-    char *req = malloc((size_t)hn + n);
-    memcpy(req, head, (size_t)hn);
-    memcpy(req + hn, body, n);
-    int st = raw_request(r->port, IP_FORMS, req, (size_t)hn + n, ans, sizeof ans, NULL);
+    size_t len;
+    char *req = form_request(body, n, &len);
+    int st = raw_request(r->port, IP_FORMS, req, len, ans, sizeof ans, NULL);
     seen(st);
     error_code(ans, code, sizeof code);
     TCHECKF(st == 400 && !strcmp(code, "too_many_parts"), "2000 form parts: %d %s", st, code);
@@ -613,38 +627,24 @@ static void *forms_main(void *arg) {
     memset(body + n, 'p', 100000);
     n += 100000;
     n += (size_t)snprintf(body + n, cap - n, "\r\n--BOUNDARY--\r\n");
-    hn = snprintf(head, sizeof head,
-                  "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                  "boundary=BOUNDARY\r\nContent-Length: %zu\r\n\r\n",
-                  n);
-    req = malloc((size_t)hn + n);
-    memcpy(req, head, (size_t)hn);
-    memcpy(req + hn, body, n);
-    st = raw_request(r->port, IP_FORMS, req, (size_t)hn + n, ans, sizeof ans, NULL);
+    req = form_request(body, n, &len);
+    st = raw_request(r->port, IP_FORMS, req, len, ans, sizeof ans, NULL);
     seen(st);
     TCHECKF(st == 400 && strstr(ans, "\"param\":\"prompt\""), "100 KB prompt: %d %.200s", st, ans);
     printf("  100 KB prompt: %d\n", st);
     free(req);
     // a 20 KiB header line (limit 16 KiB): our 431
-    const size_t big = 20 << 10;
-    req = malloc(big + 256);
-    hn = snprintf(req, 256, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: ");
-    memset(req + hn, 'h', big);
-    memcpy(req + hn + big, "\r\n\r\n", 4);
-    st = raw_request(r->port, IP_FORMS, req, (size_t)hn + big + 4, ans, sizeof ans, NULL);
+    req = huge_header_request(20 << 10, &len);
+    st = raw_request(r->port, IP_FORMS, req, len, ans, sizeof ans, NULL);
     seen(st);
     error_code(ans, code, sizeof code);
     TCHECKF(st == 431 && !strcmp(code, "header_too_large"), "20 KiB header: %d %s", st, code);
     printf("  20 KiB header line: %d %s\n", st, code);
     free(req);
     // a 400 KiB header line: past the connection's memory, libmicrohttpd's own 431 (maybe unread: a reset)
-    const size_t huge = 400 << 10;
-    req = malloc(huge + 256);
-    hn = snprintf(req, 256, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: ");
-    memset(req + hn, 'h', huge);
-    memcpy(req + hn + huge, "\r\n\r\n", 4);
+    req = huge_header_request(400 << 10, &len);
     int send_failed = 0;
-    st = raw_request(r->port, IP_FORMS, req, (size_t)hn + huge + 4, ans, sizeof ans, &send_failed);
+    st = raw_request(r->port, IP_FORMS, req, len, ans, sizeof ans, &send_failed);
     TCHECKF(st == 431 || st == 0, "400 KiB header: %d", st);
     unread(431);
     printf("  400 KiB header line: %d (0: reset before it was read), send %s\n", st, send_failed ? "cut" : "complete");
@@ -695,7 +695,7 @@ static void settle(int port, pid_t pid, int fd_base, const char *label, double c
     const double t0 = am_time_s();
     int idle = 0, fds = -1;
     while (am_time_s() - t0 < 30) {
-        fds = fd_count(pid);
+        fds = test_fd_count(pid);
         if (fds == fd_base && !get_stats(port, &st) && st.pending == 0 && st.active == 0) {
             idle = 1;
             break;
@@ -734,15 +734,8 @@ static void xfer_start(xfer *x, int port, const void *file, size_t len, const ch
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/audio/transcriptions", port);
     x->e = curl_easy_init();
     x->mime = curl_mime_init(x->e);
-    curl_mimepart *part = curl_mime_addpart(x->mime);
-    curl_mime_name(part, "file");
-    curl_mime_data(part, file, len);
-    curl_mime_filename(part, fname);
-    for (int i = 0; fields && fields[i] && fields[i + 1]; i += 2) {
-        part = curl_mime_addpart(x->mime);
-        curl_mime_name(part, fields[i]);
-        curl_mime_data(part, fields[i + 1], CURL_ZERO_TERMINATED);
-    }
+    http_mime_file(x->mime, file, len, fname);
+    http_mime_fields(x->mime, fields);
     x->hdr = curl_slist_append(NULL, "Expect:");
     curl_easy_setopt(x->e, CURLOPT_URL, url);
     curl_easy_setopt(x->e, CURLOPT_MIMEPOST, x->mime);
@@ -990,26 +983,17 @@ static void case_connection_limit(void) {
     http_get(srv.port, "/health", &b);
     free(b);
     usleep(200000);
-    const int base = fd_count(srv.pid);
+    const int base = test_fd_count(srv.pid);
     enum { N = 150 };
     int fd[N];
     for (int i = 0; i < N; i++) fd[i] = tcp_connect(srv.port, NULL, 1);
-    int peak = 0;
-    for (int k = 0; k < 20; k++) {
-        const int n = fd_count(srv.pid);
-        if (n > peak) peak = n;
-        usleep(25000);
-    }
+    int peak = fd_peak_over(srv.pid, 0, 20, 25000);
     const double t0 = am_time_s();
     b = NULL;
     const long h = http_get(srv.port, "/health", &b); // waits in the listen backlog behind the idle ones
     free(b);
     const double waited = am_time_s() - t0;
-    for (int k = 0; k < 10; k++) {
-        const int n = fd_count(srv.pid);
-        if (n > peak) peak = n;
-        usleep(20000);
-    }
+    peak = fd_peak_over(srv.pid, peak, 10, 20000);
     for (int i = 0; i < N; i++)
         if (fd[i] >= 0) close(fd[i]);
     const int fds = fds_back_to(srv.pid, base, 10);
@@ -1178,8 +1162,8 @@ int main(void) {
     good_client g = {.port = port};
     for (int i = 0; i < 2; i++) post(port, IP_GOOD, g_jfk, g_jfk_len, FAST, NULL); // warm-up
     usleep(300000);
-    const int fd_base = fd_count(pid);
-    const long rss0 = rss_kb(pid);
+    const int fd_base = test_fd_count(pid);
+    const long rss0 = test_rss_kb(pid);
     for (int i = 0; i < 6; i++) {
         g.status[g.n] = post(port, IP_GOOD, g_jfk, g_jfk_len, FAST, &g.lat[g.n]);
         g.n++;
@@ -1201,12 +1185,7 @@ int main(void) {
     pthread_create(&ti, NULL, idle_main, &idle);
     pthread_create(&tb, NULL, big_main, &big);
     pthread_create(&tf, NULL, forms_main, &forms);
-    int fd_peak = 0;
-    for (int k = 0; k < 40; k++) { // the open files while it lasts (sampled for 4 s)
-        const int n = fd_count(pid);
-        if (n > fd_peak) fd_peak = n;
-        usleep(100000);
-    }
+    const int fd_peak = fd_peak_over(pid, 0, 40, 100000); // the open files while it lasts (sampled for 4 s)
     pthread_join(ts, NULL);
     pthread_join(tt, NULL);
     pthread_join(ti, NULL);
@@ -1265,7 +1244,7 @@ int main(void) {
     CHECKF(mismatches == 0, "the server's request totals differ from the client's in %d status codes", mismatches);
     free(metrics);
     const int fds_end = fds_back_to(pid, fd_base, 10);
-    const long rss1 = rss_kb(pid);
+    const long rss1 = test_rss_kb(pid);
     CHECKF(fds_end == fd_base, "open files %d at the end, %d at the start", fds_end, fd_base);
     printf("RSS %ld kB at the start, %ld kB at the end; open files %d / %d\n", rss0, rss1, fd_base, fds_end);
     const int keep = getenv("AM_KEEP_LOGS") != NULL;

@@ -4,6 +4,7 @@
 #define AM_TEST_SERVER_H
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,10 @@ static inline int server_start(test_server *s, const char *model, const char *co
     snprintf(s->log, sizeof s->log, "/tmp/am_e2e_%d_%ld.log", (int)getpid(), (long)random());
     const char *argv[48] = {AM_BINARY_DIR "/amanuensis", "serve", "-m", model, "--port", "0"};
     int n = 6;
+#ifdef AM_TEST_SANITIZED // an instrumented server is several times slower; a test's own --timeout comes later and wins
+    argv[n++] = "--timeout";
+    argv[n++] = "3600";
+#endif
     for (int i = 0; args && args[i] && n < 46; i++) argv[n++] = args[i];
     argv[n] = NULL;
     s->pid = fork();
@@ -77,6 +82,30 @@ static inline int server_stop(test_server *s, int sig) {
     return status;
 }
 
+// The number of open files of process pid (its /proc/PID/fd entries); -1 when unreadable.
+static inline int test_fd_count(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+// The resident set size of process pid in kB (VmRSS of /proc/PID/status); -1 when unreadable.
+static inline long test_rss_kb(pid_t pid) {
+    char path[64], t[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r"); // /proc files have no size: read, do not seek
+    const size_t n = f ? fread(t, 1, sizeof t - 1, f) : 0;
+    if (f) fclose(f);
+    t[n] = 0;
+    const char *v = strstr(t, "VmRSS:");
+    return v ? atol(v + 6) : -1;
+}
+
 // A growable response body.
 typedef struct {
     char *data;
@@ -121,6 +150,24 @@ typedef struct {
     long status;
 } http_upload;
 
+// Add the part "file" (size bytes, sent as filename) to mime; returns the part.
+static inline curl_mimepart *http_mime_file(curl_mime *mime, const void *file, size_t size, const char *filename) {
+    curl_mimepart *part = curl_mime_addpart(mime);
+    curl_mime_name(part, "file");
+    curl_mime_data(part, file, size);
+    curl_mime_filename(part, filename);
+    return part;
+}
+
+// Add a part per name, value pair of fields (NULL-terminated; NULL: none) to mime.
+static inline void http_mime_fields(curl_mime *mime, const char *const *fields) {
+    for (int i = 0; fields && fields[i] && fields[i + 1]; i += 2) {
+        curl_mimepart *part = curl_mime_addpart(mime);
+        curl_mime_name(part, fields[i]);
+        curl_mime_data(part, fields[i + 1], CURL_ZERO_TERMINATED);
+    }
+}
+
 static inline void http_upload_init(http_upload *u, int port, const char *endpoint, const void *file, size_t size,
                                     const char *filename, const char *const *fields) {
     char url[256];
@@ -128,19 +175,10 @@ static inline void http_upload_init(http_upload *u, int port, const char *endpoi
     memset(u, 0, sizeof *u);
     u->h = curl_easy_init();
     u->mime = curl_mime_init(u->h);
-    curl_mimepart *part = curl_mime_addpart(u->mime);
-    curl_mime_name(part, "file");
-    curl_mime_data(part, file, size);
-    curl_mime_filename(part, filename);
-    curl_mime_type(part, "application/octet-stream");
-    part = curl_mime_addpart(u->mime);
-    curl_mime_name(part, "model");
-    curl_mime_data(part, "whisper-1", CURL_ZERO_TERMINATED);
-    for (int i = 0; fields && fields[i] && fields[i + 1]; i += 2) {
-        part = curl_mime_addpart(u->mime);
-        curl_mime_name(part, fields[i]);
-        curl_mime_data(part, fields[i + 1], CURL_ZERO_TERMINATED);
-    }
+    curl_mime_type(http_mime_file(u->mime, file, size, filename), "application/octet-stream");
+    static const char *const model[] = {"model", "whisper-1", NULL};
+    http_mime_fields(u->mime, model);
+    http_mime_fields(u->mime, fields);
     curl_easy_setopt(u->h, CURLOPT_URL, url);
     curl_easy_setopt(u->h, CURLOPT_MIMEPOST, u->mime);
     curl_easy_setopt(u->h, CURLOPT_WRITEFUNCTION, http_body_write);

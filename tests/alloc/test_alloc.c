@@ -53,6 +53,7 @@
 #include "am_tokenizer.h"
 #include "am_transcribe.h"
 #include "am_vad.h"
+#include "server.h" // http_mime_file, http_mime_fields
 
 // LSan (under ASan only): a leak check that does not end the process
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
@@ -118,7 +119,7 @@ static int failed_async(int status, const char *msg) {
 
 // A tolerated failure produced a wrong result.
 static int wrong_result(const char *what) {
-    snprintf(g_msg, sizeof g_msg, "WRONG RESULT: %s", what);
+    snprintf(g_msg, sizeof g_msg, "WRONG RESULT: %.400s", what);
     g_code = -2000;
     return g_code;
 }
@@ -637,22 +638,36 @@ static int p_sched(void *ctx) {
 // ---- the HTTP front end: start, one GET, stop
 static size_t sink(char *p, size_t size, size_t n, void *user) { return size * n; }
 
-static int p_http(void *ctx) {
+// Start the HTTP front end on a free port (one thread, no request log); its URL of path goes to url.
+static am_http *http_start(const char *path, char *url, size_t cap) {
     am_http_params hp = am_http_default_params();
     hp.port = 0;
     hp.threads = 1;
     hp.log_requests = 0;
     am_http *h = am_http_start(&hp, g_http_sched, g_metrics, g_m, g_tok);
-    if (!h) return failed_null();
+    if (h) snprintf(url, cap, "http://127.0.0.1:%d%s", am_http_port(h), path);
+    return h;
+}
+
+// Perform c on url (the body to on_write(user), at most timeout_s): the status, 0 when no answer came.
+static long http_perform(CURL *c, const char *url, curl_write_callback on_write, void *user, long timeout_s) {
+    long code = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    if (user) curl_easy_setopt(c, CURLOPT_WRITEDATA, user);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+}
+
+static int p_http(void *ctx) {
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", am_http_port(h));
+    am_http *h = http_start("/health", url, sizeof url);
+    if (!h) return failed_null();
     CURL *c = curl_easy_init();
     long code = 0;
     if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-        if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        code = http_perform(c, url, sink, NULL, 20L);
         curl_easy_cleanup(c);
     }
     am_http_stop(h, 5, NULL);
@@ -678,14 +693,9 @@ static size_t body_write(char *p, size_t size, size_t n, void *user) {
 }
 
 static int p_http_post(void *ctx) {
-    am_http_params hp = am_http_default_params();
-    hp.port = 0;
-    hp.threads = 1;
-    hp.log_requests = 0;
-    am_http *h = am_http_start(&hp, g_http_sched, g_metrics, g_m, g_tok);
-    if (!h) return failed_null();
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/audio/transcriptions", am_http_port(h));
+    am_http *h = http_start("/v1/audio/transcriptions", url, sizeof url);
+    if (!h) return failed_null();
     static body_buf b;
     b.len = 0;
     b.data[0] = 0;
@@ -693,23 +703,12 @@ static int p_http_post(void *ctx) {
     CURL *c = curl_easy_init();
     curl_mime *mime = c ? curl_mime_init(c) : NULL;
     if (mime) {
-        curl_mimepart *part = curl_mime_addpart(mime);
-        curl_mime_name(part, "file");
-        curl_mime_data(part, g_wav, g_wav_size);
-        curl_mime_filename(part, "jfk.wav");
-        const char *fields[] = {"model", "whisper-1", "response_format", "verbose_json", "temperature_inc", "0",
-                                "timestamp_granularities[]", "word", NULL};
-        for (int i = 0; fields[i]; i += 2) {
-            part = curl_mime_addpart(mime);
-            curl_mime_name(part, fields[i]);
-            curl_mime_data(part, fields[i + 1], CURL_ZERO_TERMINATED);
-        }
-        curl_easy_setopt(c, CURLOPT_URL, url);
+        http_mime_file(mime, g_wav, g_wav_size, "jfk.wav");
+        const char *const fields[] = {"model", "whisper-1", "response_format", "verbose_json", "temperature_inc", "0",
+                                      "timestamp_granularities[]", "word", NULL};
+        http_mime_fields(mime, fields);
         curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-        if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        code = http_perform(c, url, body_write, &b, 60L);
     }
     curl_mime_free(mime);
     curl_easy_cleanup(c);
