@@ -298,7 +298,7 @@ static int dtw(const float *matrix, int n, int m, int *text_idx, int *time_idx) 
     if (!cost || !trace) {
         free(cost);
         free(trace);
-        return am_set_error(AM_ENOMEM, "align: DTW of %d x %d", n, m);
+        return am_set_error(AM_ENOMEM, "align: out of memory for a DTW of %d x %d", n, m);
     }
     for (size_t k = 0; k < (size_t)(n + 1) * w; k++) cost[k] = INFINITY;
     cost[0] = 0.f;
@@ -559,7 +559,7 @@ done:
     rc = 0;
     goto cleanup;
 oom:
-    rc = am_set_error(AM_ENOMEM, "align: %d tokens x %d frames", n_text, m);
+    rc = am_set_error(AM_ENOMEM, "align: out of memory for %d tokens x %d frames", n_text, m);
 fail:
     am_words_free(out, out ? ng - 1 : 0);
     out = NULL;

@@ -432,9 +432,9 @@ static void conn_enter(am_http *h, hconn *c, int state, double now) {
 static void raw_error(int fd, int status, const char *reason, const char *code, const char *id, const char *msg) {
     char body[512], out[1024];
     const int nb = snprintf(body, sizeof body,
-                            "{\"error\":{\"message\":\"%s\",\"type\":\"invalid_request_error\",\"param\":null,"
+                            "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,"
                             "\"code\":\"%s\"}}",
-                            msg, code);
+                            msg, status >= 500 ? "server_error" : "invalid_request_error", code);
     if (fd < 0 || nb < 0 || (size_t)nb >= sizeof body) return;
     const int n = snprintf(out, sizeof out,
                            "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
@@ -513,7 +513,11 @@ static void request_unref(request *rq, int pending_done) {
 
 static request *request_new(am_http *h, struct MHD_Connection *conn, const char *method, const char *url) {
     request *rq = calloc(1, sizeof *rq);
-    if (!rq) return NULL;
+    if (!rq) {
+        am_set_error(AM_ENOMEM, "out of memory for a request");
+        return NULL;
+    }
+    am_set_error(0, "%s", ""); // (a NULL from here on: the connection was cut at its header deadline)
     rq->h = h;
     rq->conn = conn;
     rq->refs = 1;
@@ -963,6 +967,10 @@ static void failure_of(const request *rq, failure *e) {
     case AM_ETIMEDOUT:
         e->status = 504, e->code = "timeout";
         snprintf(e->msg, sizeof e->msg, "the request did not finish within %g s", rq->h->p.request_timeout_s);
+        return;
+    case AM_ENOMEM:
+        e->status = 500, e->code = "out_of_memory";
+        snprintf(e->msg, sizeof e->msg, "the server ran out of memory: %s", msg);
         return;
     case AM_ESHUTDOWN:
         e->status = 503, e->code = "draining";
@@ -1615,7 +1623,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
     if (!rq) {
         // the headers are complete (NULL: cut at the header deadline meanwhile, or out of memory)
-        if (!(rq = request_new(h, conn, method, url))) return MHD_NO;
+        if (!(rq = request_new(h, conn, method, url))) {
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            if (ci && am_last_error_code() == AM_ENOMEM) // no memory for a context: answered from the stack
+                raw_error(ci->connect_fd, 500, "Internal Server Error", "out_of_memory", NULL,
+                          "the server ran out of memory; retry later");
+            return MHD_NO;
+        }
         *con_cls = rq;
         rq->ep = endpoint_of(url ? url : "", NULL);
         const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
