@@ -465,7 +465,7 @@ static void *idle_main(void *arg) {
         if (i % 100 == 99) usleep(2000);
     }
     r->n = N;
-    const double until = am_time_s() + 6 * HEADER_TIMEOUT + 15;
+    const double until = am_time_s() + 6 * HEADER_TIMEOUT + 45; // generous: a loaded machine accepts slowly
     while (open_n > 0 && am_time_s() < until) {
         int n = 0;
         for (int i = 0; i < N; i++)
@@ -580,17 +580,19 @@ typedef struct {
     int port;
 } forms_result;
 
-// A POST of the multipart body (n bytes) to the transcription endpoint (malloc'd, *len bytes).
-static char *form_request(const char *body, size_t n, size_t *len) {
+// A POST of the multipart body (n bytes) to the transcription endpoint, with "Connection: close" when
+// `conn_close` (malloc'd, *len bytes).
+static char *form_request(const char *body, size_t n, int conn_close, size_t *len) {
     char head[512];
     const int hn = snprintf(head, sizeof head,
                             "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                            "multipart/form-data; boundary=BOUNDARY\r\nContent-Length: %zu\r\n\r\n",
-                            n);
+                            "multipart/form-data; boundary=BOUNDARY\r\nContent-Length: %zu\r\n%s\r\n",
+                            n, conn_close ? "Connection: close\r\n" : "");
     char *req = malloc((size_t)hn + n);
+    *len = req ? (size_t)hn + n : 0;
+    if (!req) return NULL;
     memcpy(req, head, (size_t)hn);
     memcpy(req + hn, body, n);
-    *len = (size_t)hn + n;
     return req;
 }
 
@@ -615,7 +617,7 @@ static void *forms_main(void *arg) {
                               "--BOUNDARY\r\nContent-Disposition: form-data; name=\"f%d\"\r\n\r\nx\r\n", i);
     n += (size_t)snprintf(body + n, cap - n, "--BOUNDARY--\r\n");
     size_t len;
-    char *req = form_request(body, n, &len);
+    char *req = form_request(body, n, 0, &len);
     int st = raw_request(r->port, IP_FORMS, req, len, ans, sizeof ans, NULL);
     seen(st);
     error_code(ans, code, sizeof code);
@@ -627,7 +629,7 @@ static void *forms_main(void *arg) {
     memset(body + n, 'p', 100000);
     n += 100000;
     n += (size_t)snprintf(body + n, cap - n, "\r\n--BOUNDARY--\r\n");
-    req = form_request(body, n, &len);
+    req = form_request(body, n, 0, &len);
     st = raw_request(r->port, IP_FORMS, req, len, ans, sizeof ans, NULL);
     seen(st);
     TCHECKF(st == 400 && strstr(ans, "\"param\":\"prompt\""), "100 KB prompt: %d %.200s", st, ans);
@@ -1016,19 +1018,14 @@ static char *multipart_request(const void *file, size_t len, size_t *out_len) {
     static const char part[] = "--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n";
     static const char tail[] = "\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"temperature_inc\"\r\n\r\n0"
                                "\r\n--BOUNDARY--\r\n";
-    const size_t body = sizeof part - 1 + len + sizeof tail - 1;
-    char head[256];
-    const int hn = snprintf(head, sizeof head,
-                            "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                            "multipart/form-data; boundary=BOUNDARY\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                            body);
-    char *r = malloc((size_t)hn + body);
-    if (!r) return NULL;
-    memcpy(r, head, (size_t)hn);
-    memcpy(r + hn, part, sizeof part - 1);
-    memcpy(r + hn + sizeof part - 1, file, len);
-    memcpy(r + hn + sizeof part - 1 + len, tail, sizeof tail - 1);
-    *out_len = (size_t)hn + body;
+    const size_t n = sizeof part - 1 + len + sizeof tail - 1;
+    char *body = malloc(n);
+    if (!body) return NULL;
+    memcpy(body, part, sizeof part - 1);
+    memcpy(body + sizeof part - 1, file, len);
+    memcpy(body + sizeof part - 1 + len, tail, sizeof tail - 1);
+    char *r = form_request(body, n, 1, out_len);
+    free(body);
     return r;
 }
 
