@@ -894,7 +894,7 @@ int main(void) {
     const int failures0 = am_test_failures;
     int started = 1;
     for (int i = 0; i < N_INST && started; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "am%d", i + 1);
         started = instance_start(&c, &c.inst[i], name, 0, DRAIN_GRACE) == 0;
     }
