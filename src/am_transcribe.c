@@ -85,6 +85,7 @@ static void drop_pending(am_job *j) {
 }
 
 static int push_tokens(am_job *j, const int32_t *t, int n) {
+    if (n <= 0) return 0; // (all_tokens may still be NULL: no pointer arithmetic on it)
     if (j->n_all + n > j->cap_all) {
         int cap = AM_MAX(2 * j->cap_all, j->n_all + n + 256);
         int32_t *v = realloc(j->all_tokens, (size_t)cap * sizeof *v);
