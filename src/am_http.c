@@ -311,22 +311,13 @@ static int parse_bool(const char *s, int *out) {
     return 0;
 }
 
-int am_http_parse_chunking(const char *v, int *chunking, am_vad_params *vad, char *msg, size_t cap) {
+// OpenAI's server_vad object (parsed JSON, or the chunking_strategy[KEY] form fields gathered into one).
+static int parse_chunking_object(const cJSON *o, int *chunking, am_vad_params *vad, char *msg, size_t cap) {
     *vad = am_vad_default_params();
-    if (!strcmp(v, "auto") || !strcmp(v, "none")) {
-        *chunking = !strcmp(v, "auto") ? AM_CHUNK_VAD : AM_CHUNK_SEEK;
-        return 0;
-    }
-    cJSON *o = cJSON_ParseWithLength(v, strlen(v));
-    int rc = -1;
-    if (!cJSON_IsObject(o)) {
-        snprintf(msg, cap, "chunking_strategy must be \"auto\" or a JSON object {\"type\": \"server_vad\", ...}");
-        goto done;
-    }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "server_vad")) {
         snprintf(msg, cap, "chunking_strategy.type must be \"server_vad\"");
-        goto done;
+        return -1;
     }
     for (const cJSON *it = o->child; it; it = it->next) {
         const char *k = it->string ? it->string : "";
@@ -335,7 +326,7 @@ int am_http_parse_chunking(const char *v, int *chunking, am_vad_params *vad, cha
         if (!strcmp(k, "threshold")) {
             if (!cJSON_IsNumber(it) || !((float)x > 0.0f && (float)x < 1.0f)) { // as the VAD stores it
                 snprintf(msg, cap, "chunking_strategy.threshold must be a number between 0 and 1 (exclusive)");
-                goto done;
+                return -1;
             }
             vad->threshold = (float)x;
         } else if (!strcmp(k, "prefix_padding_ms") || !strcmp(k, "silence_duration_ms")) {
@@ -343,19 +334,32 @@ int am_http_parse_chunking(const char *v, int *chunking, am_vad_params *vad, cha
             const double hi = pad ? 60000 : 3600000;
             if (!cJSON_IsNumber(it) || x != floor(x) || x < 0 || x > hi) {
                 snprintf(msg, cap, "chunking_strategy.%s must be an integer between 0 and %.0f", k, hi);
-                goto done;
+                return -1;
             }
             if (pad) vad->speech_pad_ms = (int)x;
             else vad->min_silence_ms = (int)x;
         } else {
             snprintf(msg, cap, "chunking_strategy: unknown key '%.64s' (expected type, threshold, prefix_padding_ms, "
                                "silence_duration_ms)", k);
-            goto done;
+            return -1;
         }
     }
     *chunking = AM_CHUNK_VAD;
-    rc = 0;
-done:
+    return 0;
+}
+
+int am_http_parse_chunking(const char *v, int *chunking, am_vad_params *vad, char *msg, size_t cap) {
+    *vad = am_vad_default_params();
+    if (!strcmp(v, "auto") || !strcmp(v, "none")) {
+        *chunking = !strcmp(v, "auto") ? AM_CHUNK_VAD : AM_CHUNK_SEEK;
+        return 0;
+    }
+    cJSON *o = cJSON_ParseWithLength(v, strlen(v));
+    int rc = -1;
+    if (!cJSON_IsObject(o))
+        snprintf(msg, cap, "chunking_strategy must be \"auto\" or a JSON object {\"type\": \"server_vad\", ...}");
+    else
+        rc = parse_chunking_object(o, chunking, vad, msg, cap);
     cJSON_Delete(o);
     return rc;
 }
@@ -511,13 +515,11 @@ static void request_unref(request *rq, int pending_done) {
     if (last) request_free(rq);
 }
 
-static request *request_new(am_http *h, struct MHD_Connection *conn, const char *method, const char *url) {
+// NULL when out of memory (*oom = 1) or when the connection was cut at its header deadline (*oom = 0).
+static request *request_new(am_http *h, struct MHD_Connection *conn, const char *method, const char *url, int *oom) {
     request *rq = calloc(1, sizeof *rq);
-    if (!rq) {
-        am_set_error(AM_ENOMEM, "out of memory for a request");
-        return NULL;
-    }
-    am_set_error(0, "%s", ""); // (a NULL from here on: the connection was cut at its header deadline)
+    *oom = rq == NULL;
+    if (!rq) return NULL;
     rq->h = h;
     rq->conn = conn;
     rq->refs = 1;
@@ -1418,19 +1420,15 @@ static enum MHD_Result finish_upload(request *rq) {
         parse_bool(f[F_WITHOUT_TIMESTAMPS], &tp.decode.without_timestamps))
         return respond_error(rq, 400, "without_timestamps", "invalid_value", "without_timestamps must be true or false");
     am_sched_request req = {.chunking = AM_CHUNK_DEFAULT};
-    if (rq->chunking_keys) { // chunking_strategy[type]=server_vad&chunking_strategy[threshold]=0.5 ...
-        if (f[F_CHUNKING] && *f[F_CHUNKING])
-            return respond_error(rq, 400, "chunking_strategy", "invalid_value",
-                                 "chunking_strategy is given both as one field and as chunking_strategy[...] fields");
-        char *json = cJSON_PrintUnformatted(rq->chunking_keys);
-        if (!json) return respond_error(rq, 500, NULL, "out_of_memory", "out of memory");
-        free(f[F_CHUNKING]);
-        f[F_CHUNKING] = json;
-    }
-    if (f[F_CHUNKING] && *f[F_CHUNKING]) {
+    if (rq->chunking_keys && f[F_CHUNKING] && *f[F_CHUNKING])
+        return respond_error(rq, 400, "chunking_strategy", "invalid_value",
+                             "chunking_strategy is given both as one field and as chunking_strategy[...] fields");
+    if (rq->chunking_keys || (f[F_CHUNKING] && *f[F_CHUNKING])) {
         char msg[256];
-        if (am_http_parse_chunking(f[F_CHUNKING], &req.chunking, &req.vad, msg, sizeof msg))
-            return respond_error(rq, 400, "chunking_strategy", "invalid_value", "%s", msg);
+        const int bad = rq->chunking_keys // chunking_strategy[type]=server_vad&chunking_strategy[threshold]=0.5 ...
+                            ? parse_chunking_object(rq->chunking_keys, &req.chunking, &req.vad, msg, sizeof msg)
+                            : am_http_parse_chunking(f[F_CHUNKING], &req.chunking, &req.vad, msg, sizeof msg);
+        if (bad) return respond_error(rq, 400, "chunking_strategy", "invalid_value", "%s", msg);
         if (req.chunking == AM_CHUNK_VAD && !am_sched_has_vad(h->sched))
             return respond_error(rq, 400, "chunking_strategy", "unsupported_value",
                                  "chunking_strategy needs a VAD model, and this server has none (--vad-model)");
@@ -1623,9 +1621,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
     if (!rq) {
         // the headers are complete (NULL: cut at the header deadline meanwhile, or out of memory)
-        if (!(rq = request_new(h, conn, method, url))) {
+        int oom = 0;
+        if (!(rq = request_new(h, conn, method, url, &oom))) {
             const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-            if (ci && am_last_error_code() == AM_ENOMEM) // no memory for a context: answered from the stack
+            if (ci && oom) // no memory for a context: answered from the stack
                 raw_error(ci->connect_fd, 500, "Internal Server Error", "out_of_memory", NULL,
                           "the server ran out of memory; retry later");
             return MHD_NO;
